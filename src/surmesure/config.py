@@ -1,0 +1,216 @@
+"""Settings: environment (``SURMESURE_<SECTION>__<KEY>``) > ``surmesure.toml`` > defaults.
+
+Built only in composition roots (``create_app``, the CLI, the worker); nothing here
+runs at import time. ``Settings.check_secrets`` refuses default or empty secrets
+outside demo mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from surmesure.errors import ConfigError
+
+__all__ = [
+    "DEMO_SECRET_KEY",
+    "DEMO_WRITE_KEY",
+    "ConsentSettings",
+    "ExternalIdSettings",
+    "IdentitySettings",
+    "IngestSettings",
+    "KeySettings",
+    "PrivacySettings",
+    "ServerSettings",
+    "Settings",
+    "StoreSettings",
+    "load_settings",
+]
+
+DEMO_WRITE_KEY = "demo-write-key"
+DEMO_SECRET_KEY = "demo-secret-key-not-for-production"  # noqa: S105 - the documented demo default
+_DEFAULT_HASH_KEY = "change-me-identity-hash-key"
+
+
+class StoreSettings(BaseModel):
+    url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means an SQLite file `surmesure.db` in the data directory.",
+    )
+    pool_size: int = Field(default=5, ge=1)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="FULL",
+        description="FULL survives power loss; NORMAL survives process crashes (WAL) and is faster.",
+    )
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class KeySettings(BaseModel):
+    write_keys: list[str] = Field(
+        default_factory=list,
+        description="Public write keys: ingestion only. A client sends one as the HTTP Basic user.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Server-side secret key: read, export, admin. Required outside demo mode.",
+    )
+
+
+class IngestSettings(BaseModel):
+    max_event_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_batch_bytes: int = Field(default=500 * 1024, ge=1024)
+    max_future_skew_seconds: int = Field(default=24 * 3600, ge=0)
+    max_pending_events: int = Field(
+        default=50_000, ge=100, description="Events waiting for commit before 503 Retry-After."
+    )
+    group_commit_max_events: int = Field(default=5_000, ge=1)
+    known_event_types: list[str] = Field(
+        default_factory=lambda: ["track", "identify", "page", "screen", "alias", "group"]
+    )
+
+
+class ExternalIdSettings(BaseModel):
+    """An external identifier (CRM id, device id) read from a dotted path of each event."""
+
+    name: str
+    paths: list[str] = Field(description="Dotted paths, e.g. `traits.crm_id`, `context.device.id`.")
+    max_per_profile: int = Field(default=1, ge=1)
+    strong: bool = Field(
+        default=True,
+        description="Strong ids anchor a person (like a user id); weak ids (devices) may be shared.",
+    )
+
+
+class IdentitySettings(BaseModel):
+    external_ids: list[ExternalIdSettings] = Field(
+        default_factory=lambda: [
+            ExternalIdSettings(name="crm_id", paths=["traits.crm_id", "context.traits.crm_id"]),
+            ExternalIdSettings(
+                name="device_id", paths=["context.device.id"], max_per_profile=10, strong=False
+            ),
+        ]
+    )
+    max_anonymous_ids_per_profile: int = Field(default=200, ge=1)
+    max_emails_per_profile: int = Field(default=3, ge=1)
+    hash_key: SecretStr = Field(
+        default=SecretStr(_DEFAULT_HASH_KEY),
+        description="Key of the keyed hash (HMAC-SHA256) applied to emails before storage.",
+    )
+    affinity_half_life_days: float = Field(default=30.0, gt=0)
+
+
+class ConsentSettings(BaseModel):
+    """Legal basis per purpose: `consent` means off unless granted; others mean on unless refused."""
+
+    analytics: Literal["consent", "legitimate_interest"] = "legitimate_interest"
+    personalization: Literal["consent", "legitimate_interest"] = "consent"
+    marketing: Literal["consent", "legitimate_interest"] = "consent"
+
+
+class PrivacySettings(BaseModel):
+    ip_mode: Literal["truncate", "hash", "drop"] = "truncate"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SURMESURE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    demo: bool = Field(default=False, description="Demo mode: demo keys allowed, demo shop served.")
+    data_dir: Path = Field(default=Path("./data"), description="Store file, models, exports.")
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    keys: KeySettings = Field(default_factory=KeySettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("SURMESURE_CONFIG", "surmesure.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @property
+    def store_url(self) -> str:
+        if self.store.url:
+            return self.store.url
+        return f"sqlite:///{(self.data_dir / 'surmesure.db').resolve()}"
+
+    @property
+    def write_keys(self) -> frozenset[str]:
+        keys = set(self.keys.write_keys)
+        if self.demo:
+            keys.add(DEMO_WRITE_KEY)
+        return frozenset(keys)
+
+    @property
+    def secret_key(self) -> str:
+        value = self.keys.secret_key.get_secret_value()
+        if not value and self.demo:
+            return DEMO_SECRET_KEY
+        return value
+
+    def check_secrets(self) -> None:
+        """Refuse to serve with empty or default secrets outside demo mode."""
+        if self.demo:
+            return
+        secret = self.keys.secret_key.get_secret_value()
+        if not secret or secret == DEMO_SECRET_KEY or len(secret) < 16:
+            raise ConfigError(
+                "keys.secret_key must be set to a random value of 16 characters or more "
+                "outside demo mode (SURMESURE_KEYS__SECRET_KEY)",
+                setting="keys.secret_key",
+            )
+        if self.identity.hash_key.get_secret_value() in ("", _DEFAULT_HASH_KEY):
+            raise ConfigError(
+                "identity.hash_key must be set to a random value outside demo mode "
+                "(SURMESURE_IDENTITY__HASH_KEY)",
+                setting="identity.hash_key",
+            )
+        if DEMO_WRITE_KEY in self.keys.write_keys:
+            raise ConfigError("the demo write key is refused outside demo mode", setting="keys.write_keys")
+
+    def masked(self) -> dict[str, Any]:
+        """Effective values with secrets masked, for `surmesure config show`."""
+        data = self.model_dump(mode="json")
+        data["store"]["url"] = self.store_url
+        if "@" in data["store"]["url"] and "://" in data["store"]["url"]:
+            scheme, rest = data["store"]["url"].split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            data["store"]["url"] = f"{scheme}://{user}:***@{host}" if ":" in creds else data["store"]["url"]
+        data["keys"]["secret_key"] = "***" if self.keys.secret_key.get_secret_value() else ""
+        data["identity"]["hash_key"] = "***"
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and `surmesure.toml`, with explicit overrides on top."""
+    return Settings(**overrides)

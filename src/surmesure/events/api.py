@@ -1,0 +1,229 @@
+"""HTTP edge of collection: Segment's tracking API (``/v1/batch``, ``/v1/track``...).
+
+Bodies are read raw with a size cap and parsed with orjson: FastAPI's body
+validation would parse twice and could not produce per-item errors. The OpenAPI
+schema is still declared for each route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from surmesure.http import JSON
+from pydantic import ValidationError
+
+from surmesure.clock import utc_ms
+from surmesure.deps import Services, ServicesDep, principal_for
+from surmesure.errors import Forbidden, InvalidInput, MalformedJson, UnsupportedMediaType
+from surmesure.events.spec import EVENT_TYPES, BatchIn, EventIn, IngestResult
+from surmesure.events.service import Ingestor
+
+__all__ = ["BatchRejected", "BatchTooLarge", "EventRejected", "EventTooLarge", "router"]
+
+router = APIRouter(prefix="/v1", tags=["collect"])
+
+UNAUTHENTICATED = "unauthenticated"
+_ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
+
+
+class BatchTooLarge(InvalidInput):
+    code = "events.batch_too_large"
+    http_status = 413
+
+
+class EventTooLarge(InvalidInput):
+    code = "events.event_too_large"
+    http_status = 413
+
+
+class EventRejected(InvalidInput):
+    """A single event was refused; ``code`` is the item's own (see docs/errors.md)."""
+
+    code = "events.rejected"
+    http_status = 400
+
+
+class BatchRejected(InvalidInput):
+    code = "events.batch_rejected"
+    http_status = 400
+
+
+class InvalidBatch(InvalidInput):
+    code = "events.invalid_batch"
+    http_status = 400
+
+
+class InvalidEvent(InvalidInput):
+    code = "events.invalid_event"
+    http_status = 400
+
+
+class UnknownType(InvalidInput):
+    code = "events.unknown_type"
+    http_status = 400
+
+
+class MissingIdentity(InvalidInput):
+    code = "events.missing_identity"
+    http_status = 400
+
+
+class MissingField(InvalidInput):
+    code = "events.missing_field"
+    http_status = 400
+
+
+class TimestampOutOfRange(InvalidInput):
+    code = "events.timestamp_out_of_range"
+    http_status = 400
+
+
+_ITEM_ERRORS: dict[str, type[InvalidInput]] = {
+    cls.code: cls
+    for cls in (EventTooLarge, InvalidEvent, UnknownType, MissingIdentity, MissingField, TimestampOutOfRange)
+}
+
+
+def ingestor(services: Services) -> Ingestor:
+    value: Ingestor = services.capabilities["ingestor"]
+    return value
+
+
+async def _read_body(request: Request, limit: int, services: Services, source: str) -> bytes:
+    """Read at most ``limit`` bytes; a larger body is quarantined (head only) and refused."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _ACCEPTED_TYPES:
+        raise UnsupportedMediaType(f"send JSON (application/json), not {content_type!r}")
+    declared = request.headers.get("content-length")
+    chunks: list[bytes] = []
+    size = 0
+    too_large = declared is not None and declared.isdigit() and int(declared) > limit
+    if not too_large:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                too_large = True
+                break
+            chunks.append(chunk)
+    body = b"".join(chunks)
+    if too_large:
+        await _quarantine_request(services, source, "events.batch_too_large", "request body too large", body)
+        raise BatchTooLarge(
+            f"the request body exceeds {limit} bytes; split it into smaller batches", limit=limit
+        )
+    return body
+
+
+async def _quarantine_request(services: Services, source: str, code: str, reason: str, raw: bytes) -> None:
+    if source == UNAUTHENTICATED:
+        return  # nothing is stored for callers without a valid key: no disk for strangers
+    row = {
+        "received_ms": utc_ms(services.clock.now()),
+        "source": source,
+        "code": code,
+        "reason": reason,
+        "message_id": None,
+        "raw_size": len(raw),
+        "raw": raw[: 64 * 1024].decode("utf-8", "replace"),
+    }
+    await asyncio.wrap_future(ingestor(services).writer.submit([], [row]))
+
+
+async def _parse(body: bytes, services: Services, source: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        await _quarantine_request(services, source, "request.malformed_json", str(error), body)
+        raise MalformedJson(f"the body is not valid JSON: {error}") from None
+
+
+def _options(request: Request, principal_source: str) -> dict[str, Any]:
+    return {
+        "source": principal_source,
+        "client_ip": request.client.host if request.client else None,
+        "gpc_header": request.headers.get("sec-gpc") == "1",
+    }
+
+
+def _status(result: IngestResult) -> None:
+    """Raise the error a fully refused request deserves; partial batches answer 200."""
+    if result.status != "rejected":
+        return
+    if result.received == 1:
+        item = result.errors[0]
+        cls = _ITEM_ERRORS.get(item.code, EventRejected)
+        raise cls(item.message, index=item.index, messageId=item.messageId, quarantined=True)
+    raise BatchRejected(
+        "every event of the batch was refused and quarantined",
+        errors=[e.model_dump() for e in result.errors],
+        received=result.received,
+        quarantined=result.quarantined,
+    )
+
+
+@router.post(
+    "/batch",
+    response_model=IngestResult,
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": BatchIn.model_json_schema()}}}},
+    summary="Send many events at once (Segment batch API)",
+)
+async def batch(request: Request, services: ServicesDep) -> JSON:
+    provisional = principal_for_safe(request, services)
+    body = await _read_body(request, services.settings.ingest.max_batch_bytes, services, provisional)
+    payload = await _parse(body, services, provisional)
+    body_key = payload.get("writeKey") if isinstance(payload, dict) else None
+    principal = principal_for(request, services, body_key if isinstance(body_key, str) else None)
+    try:
+        parsed = BatchIn.model_validate(payload)
+    except ValidationError as error:
+        await _quarantine_request(services, principal.source, "events.invalid_batch", str(error), body)
+        raise InvalidBatch("the body must be an object with a 'batch' array of events") from None
+    result = await ingestor(services).ingest(
+        parsed.batch,
+        batch_sent_at=parsed.sentAt,
+        batch_context=parsed.context,
+        **_options(request, principal.source),
+    )
+    _status(result)
+    return JSON(result.model_dump())
+
+
+def principal_for_safe(request: Request, services: Services) -> str:
+    """Authenticate from headers when possible; a body key is checked after parsing."""
+    try:
+        return principal_for(request, services).source
+    except Forbidden:
+        return UNAUTHENTICATED
+
+
+def _single(kind: str) -> Any:
+    async def endpoint(request: Request, services: ServicesDep) -> JSON:
+        source = principal_for_safe(request, services)
+        body = await _read_body(request, services.settings.ingest.max_event_bytes, services, source)
+        payload = await _parse(body, services, source)
+        body_key = payload.get("writeKey") if isinstance(payload, dict) else None
+        principal = principal_for(request, services, body_key if isinstance(body_key, str) else None)
+        result = await ingestor(services).ingest(
+            [payload], forced_type=kind, **_options(request, principal.source)
+        )
+        _status(result)
+        return JSON(result.model_dump())
+
+    endpoint.__name__ = kind
+    return endpoint
+
+
+for _kind in EVENT_TYPES:
+    router.add_api_route(
+        f"/{_kind}",
+        _single(_kind),
+        methods=["POST"],
+        response_model=IngestResult,
+        summary=f"Send one {_kind} event",
+        openapi_extra={
+            "requestBody": {"content": {"application/json": {"schema": EventIn.model_json_schema()}}}
+        },
+    )

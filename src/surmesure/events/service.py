@@ -1,0 +1,96 @@
+"""Ingestion use case: validate, quarantine, deduplicate, commit, then acknowledge."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from surmesure.clock import Clock, utc_ms
+from surmesure.events.domain import Limits, Normalized, normalize
+from surmesure.events.spec import IngestResult, ItemError
+from surmesure.events.writer import CONFLICT, DUPLICATE, GroupCommitWriter
+
+__all__ = ["Ingestor"]
+
+
+class Ingestor:
+    """The face of the events capability to the HTTP edge and the CLI."""
+
+    def __init__(self, writer: GroupCommitWriter, limits: Limits, clock: Clock) -> None:
+        self.writer = writer
+        self.limits = limits
+        self.clock = clock
+
+    def prepare(
+        self,
+        items: list[Any],
+        *,
+        source: str,
+        batch_sent_at: datetime | None = None,
+        batch_context: dict[str, Any] | None = None,
+        client_ip: str | None = None,
+        gpc_header: bool = False,
+        forced_type: str | None = None,
+    ) -> tuple[list[dict[str, Any]], list[int], list[dict[str, Any]], list[ItemError]]:
+        """Normalize every item: rows to store (with their indexes) and quarantine rows."""
+        received = self.clock.now()
+        received_ms = utc_ms(received)
+        rows: list[dict[str, Any]] = []
+        indexes: list[int] = []
+        quarantined: list[dict[str, Any]] = []
+        errors: list[ItemError] = []
+        for index, item in enumerate(items):
+            result = normalize(
+                item,
+                received=received,
+                limits=self.limits,
+                source=source,
+                batch_sent_at=batch_sent_at,
+                batch_context=batch_context,
+                client_ip=client_ip,
+                gpc_header=gpc_header,
+                forced_type=forced_type,
+            )
+            if isinstance(result, Normalized):
+                rows.append(result.row)
+                indexes.append(index)
+            else:
+                quarantined.append(result.quarantine_row(received_ms=received_ms, source=source))
+                errors.append(
+                    ItemError(index=index, messageId=result.message_id, code=result.code, message=result.reason)
+                )
+        return rows, indexes, quarantined, errors
+
+    async def ingest(self, items: list[Any], **options: Any) -> IngestResult:
+        rows, _indexes, quarantined, errors = self.prepare(items, **options)
+        statuses = await asyncio.wrap_future(self.writer.submit(rows, quarantined))
+        return summarize(len(items), statuses, errors)
+
+    def ingest_sync(self, items: list[Any], **options: Any) -> IngestResult:
+        """Blocking variant for the CLI and imports."""
+        rows, _indexes, quarantined, errors = self.prepare(items, **options)
+        statuses = self.writer.submit(rows, quarantined).result()
+        return summarize(len(items), statuses, errors)
+
+    def quarantine_only(self, row: dict[str, Any]) -> None:
+        """Keep a request that could not even be split into events (too large, not JSON)."""
+        self.writer.submit([], [row]).result()
+
+
+def summarize(received: int, statuses: list[str], errors: list[ItemError]) -> IngestResult:
+    duplicates = statuses.count(DUPLICATE)
+    conflicts = statuses.count(CONFLICT)
+    accepted = len(statuses) - duplicates
+    quarantined = len(errors)
+    status = "ok" if not errors else ("partial" if statuses else "rejected")
+    return IngestResult(
+        success=not errors,
+        received=received,
+        accepted=accepted,
+        duplicates=duplicates,
+        conflicts=conflicts,
+        quarantined=quarantined,
+        errors=errors,
+        status=status,
+    )

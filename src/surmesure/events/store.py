@@ -1,0 +1,157 @@
+"""Tables of the event log: events, quarantine, messageId conflicts and the outbox.
+
+Functions take a connection first and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from surmesure.db import BigId, metadata
+
+__all__ = [
+    "conflicts",
+    "count_events",
+    "count_quarantine",
+    "delete_outbox",
+    "events",
+    "events_for_identifiers",
+    "existing_hashes",
+    "insert_rows",
+    "outbox",
+    "pending_outbox",
+    "quarantine",
+    "read_commit",
+]
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("content_hash", sa.String(32), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("event", sa.String(255)),
+    sa.Column("anonymous_id", sa.String(255)),
+    sa.Column("user_id", sa.String(255)),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("commit_id", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.UniqueConstraint("message_id", "content_hash"),
+    sa.Index(None, "anonymous_id"),
+    sa.Index(None, "user_id"),
+)
+
+quarantine = sa.Table(
+    "event_quarantine",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("received_ms", sa.BigInteger, nullable=False, index=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("raw_size", sa.Integer, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False, doc="The item as received (first 64 KiB)."),
+)
+
+conflicts = sa.Table(
+    "event_conflicts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(255), nullable=False, index=True),
+    sa.Column("content_hash", sa.String(32), nullable=False),
+    sa.Column("existing_hashes", sa.Text, nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+)
+
+outbox = sa.Table(
+    "event_outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("commit_id", sa.String(32), nullable=False),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+
+def existing_hashes(conn: sa.Connection, message_ids: Iterable[str]) -> dict[str, set[str]]:
+    """For each already stored messageId among ``message_ids``, its content hashes."""
+    found: dict[str, set[str]] = {}
+    ids = list(set(message_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            sa.select(events.c.message_id, events.c.content_hash).where(events.c.message_id.in_(chunk))
+        )
+        for mid, chash in rows:
+            found.setdefault(mid, set()).add(chash)
+    return found
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(table.insert(), list(rows))
+
+
+def max_seq(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))).scalar_one())
+
+
+def pending_outbox(conn: sa.Connection, limit: int) -> list[sa.Row[Any]]:
+    return list(conn.execute(sa.select(outbox).order_by(outbox.c.id).limit(limit)))
+
+
+def read_commit(conn: sa.Connection, commit_id: str, first_seq: int, last_seq: int) -> list[sa.Row[Any]]:
+    return list(
+        conn.execute(
+            sa.select(events)
+            .where(events.c.seq.between(first_seq, last_seq), events.c.commit_id == commit_id)
+            .order_by(events.c.seq)
+        )
+    )
+
+
+def delete_outbox(conn: sa.Connection, ids: Sequence[int]) -> None:
+    if ids:
+        conn.execute(outbox.delete().where(outbox.c.id.in_(list(ids))))
+
+
+def events_for_identifiers(
+    conn: sa.Connection,
+    user_ids: Sequence[str],
+    anonymous_ids: Sequence[str],
+    *,
+    limit: int | None = None,
+    before_seq: int | None = None,
+    newest_first: bool = False,
+) -> list[sa.Row[Any]]:
+    """Events attributed to a person: by user id, or by anonymous id when they carry none."""
+    clauses = []
+    if user_ids:
+        clauses.append(events.c.user_id.in_(list(user_ids)))
+    if anonymous_ids:
+        clauses.append(sa.and_(events.c.user_id.is_(None), events.c.anonymous_id.in_(list(anonymous_ids))))
+    if not clauses:
+        return []
+    query = sa.select(events).where(sa.or_(*clauses))
+    if before_seq is not None:
+        query = query.where(events.c.seq < before_seq)
+    query = query.order_by(events.c.seq.desc() if newest_first else events.c.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(conn.execute(query))
+
+
+def count_events(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+
+def count_quarantine(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar_one())

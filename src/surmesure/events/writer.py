@@ -1,0 +1,243 @@
+"""Group commit: one writer thread turns many concurrent requests into one transaction.
+
+SQLite allows one writer at a time and every commit costs an fsync, so requests hand
+their rows to this thread, which commits whatever has queued up in one transaction and
+then answers each request. A request is acknowledged only after its rows are durable.
+Between commits the thread runs the pipeline's steps (profiles, segments...), so in
+embedded mode there is a single writer and no lock contention.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from surmesure.errors import Overloaded, Unavailable
+from surmesure.events import store
+from surmesure.ids import new_id
+
+__all__ = ["GroupCommitWriter", "Outcome", "Pending"]
+
+log = logging.getLogger(__name__)
+
+ACCEPTED, DUPLICATE, CONFLICT = "accepted", "duplicate", "conflict"
+
+
+@dataclass(slots=True)
+class Pending:
+    """One request's rows, waiting for the next group commit."""
+
+    rows: list[dict[str, Any]]
+    quarantine: list[dict[str, Any]]
+    future: Future[list[str]] = field(default_factory=Future)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    committed_events: int
+    groups: int
+
+
+PipelineStep = Callable[[sa.Connection], int]
+
+
+class GroupCommitWriter:
+    """Commits queued rows in groups; runs ``pipeline_step`` between commits."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        max_pending_events: int,
+        max_group_events: int,
+        max_pipeline_backlog: int,
+        pipeline_step: PipelineStep | None = None,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self._engine = engine
+        self._max_pending = max_pending_events
+        self._max_group = max_group_events
+        self._max_backlog = max_pipeline_backlog
+        self._pipeline_step = pipeline_step
+        self._now_ms = now_ms
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._pending_events = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._backlog = 0  # events committed and not yet through the pipeline (approximate)
+        self._wake_pipeline = True
+        self.last_error: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            with self._engine.connect() as conn:
+                self._backlog = _outbox_events(conn)
+            self._thread = threading.Thread(target=self._run, name="surmesure-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._stopping.set()
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def backlog(self) -> int:
+        return self._backlog
+
+    def queue_empty(self) -> bool:
+        with self._lock:
+            return self._pending_events == 0
+
+    # -- producers -------------------------------------------------------------------
+    def submit(self, rows: list[dict[str, Any]], quarantine: list[dict[str, Any]]) -> Future[list[str]]:
+        """Queue rows; the future gets one status per row (accepted, duplicate, conflict)."""
+        if self._thread is None or self._stopping.is_set():
+            raise Unavailable("the event writer is not running", retry_after=1)
+        n = len(rows) + len(quarantine)
+        with self._lock:
+            if self._pending_events + n > self._max_pending or self._backlog > self._max_backlog:
+                raise Overloaded(
+                    "too many events waiting to be stored; retry shortly",
+                    retry_after=1,
+                    pending=self._pending_events,
+                    backlog=self._backlog,
+                )
+            self._pending_events += n
+        pending = Pending(rows, quarantine)
+        self._queue.put(pending)
+        return pending.future
+
+    # -- the writer thread -----------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            group = self._take_group(timeout=0.05 if self._backlog == 0 else 0.0)
+            if group:
+                self._commit(group)
+            if self._pipeline_step is not None and (self._backlog > 0 or self._wake_pipeline):
+                self._run_pipeline()
+        # drain: answer whatever is still queued so no client waits forever
+        group = self._take_group(timeout=0.0)
+        if group:
+            self._commit(group)
+
+    def _take_group(self, timeout: float) -> list[Pending]:
+        group: list[Pending] = []
+        size = 0
+        try:
+            first = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return group
+        if first is None:
+            return group
+        group.append(first)
+        size += len(first.rows)
+        while size < self._max_group:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                break
+            group.append(item)
+            size += len(item.rows)
+        return group
+
+    def _commit(self, group: list[Pending]) -> None:
+        n = sum(len(p.rows) + len(p.quarantine) for p in group)
+        try:
+            statuses, accepted = self._write(group)
+        except Exception as error:  # the store is down or full: answer 503, ack nothing
+            log.exception("group commit failed")
+            self.last_error = error
+            for pending in group:
+                pending.future.set_exception(
+                    Unavailable("the event store is unavailable; nothing was stored", retry_after=2)
+                )
+        else:
+            self._backlog += accepted
+            self._wake_pipeline = True
+            for pending, status in zip(group, statuses, strict=True):
+                pending.future.set_result(status)
+        finally:
+            with self._lock:
+                self._pending_events -= n
+
+    def _write(self, group: list[Pending]) -> tuple[list[list[str]], int]:
+        commit_id = new_id()
+        now = self._now_ms()
+        with self._engine.begin() as conn:
+            known = store.existing_hashes(conn, (r["message_id"] for p in group for r in p.rows))
+            to_insert: list[dict[str, Any]] = []
+            conflict_rows: list[dict[str, Any]] = []
+            statuses: list[list[str]] = []
+            for pending in group:
+                batch_status: list[str] = []
+                for row in pending.rows:
+                    hashes = known.get(row["message_id"])
+                    if hashes is not None and row["content_hash"] in hashes:
+                        batch_status.append(DUPLICATE)
+                        continue
+                    if hashes:
+                        batch_status.append(CONFLICT)
+                        conflict_rows.append(
+                            {
+                                "message_id": row["message_id"],
+                                "content_hash": row["content_hash"],
+                                "existing_hashes": ",".join(sorted(hashes)),
+                                "received_ms": now,
+                            }
+                        )
+                    else:
+                        batch_status.append(ACCEPTED)
+                    known.setdefault(row["message_id"], set()).add(row["content_hash"])
+                    row["commit_id"] = commit_id
+                    to_insert.append(row)
+                statuses.append(batch_status)
+            if to_insert:
+                seqs = conn.execute(
+                    store.events.insert().returning(store.events.c.seq, sort_by_parameter_order=True),
+                    to_insert,
+                ).scalars().all()
+                conn.execute(
+                    store.outbox.insert(),
+                    {"commit_id": commit_id, "first_seq": min(seqs), "last_seq": max(seqs), "created_ms": now},
+                )
+            store.insert_rows(conn, store.conflicts, conflict_rows)
+            store.insert_rows(conn, store.quarantine, [q for p in group for q in p.quarantine])
+        return statuses, len(to_insert)
+
+    def _run_pipeline(self) -> None:
+        assert self._pipeline_step is not None
+        try:
+            with self._engine.begin() as conn:
+                done = self._pipeline_step(conn)
+        except Exception as error:
+            log.exception("pipeline step failed; it will be retried")
+            self.last_error = error
+            time.sleep(0.2)
+            return
+        if done:
+            self._backlog = max(0, self._backlog - done)
+        else:
+            self._wake_pipeline = False
+            with self._engine.connect() as conn:
+                self._backlog = _outbox_events(conn)
+
+
+def _outbox_events(conn: sa.Connection) -> int:
+    value = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(store.outbox.c.last_seq - store.outbox.c.first_seq + 1), 0))
+    ).scalar_one()
+    return int(value)

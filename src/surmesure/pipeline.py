@@ -1,0 +1,58 @@
+"""What happens after an event is accepted, as an explicit list, and the wiring of
+each capability's services into :class:`~surmesure.deps.Services`.
+
+The steps run in order on each committed group of events, inside the writer thread
+(embedded mode) so the store has a single writer: profiles (identity, traits,
+features); later segments and journeys.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from surmesure.clock import utc_ms
+from surmesure.deps import Services
+from surmesure.events import store as event_store
+from surmesure.events.domain import Limits
+from surmesure.events.service import Ingestor
+from surmesure.events.writer import GroupCommitWriter
+
+__all__ = ["STEPS", "build_capabilities"]
+
+#: the pipeline, in order; ``tests/test_pipeline.py`` checks every capability that
+#: reacts to events is listed here.
+STEPS: tuple[str, ...] = ("profiles",)
+
+_CHUNK_OUTBOX_ROWS = 50
+
+
+def build_capabilities(services: Services) -> None:
+    settings = services.settings
+    limits = Limits(
+        max_event_bytes=settings.ingest.max_event_bytes,
+        max_future_skew_ms=settings.ingest.max_future_skew_seconds * 1000,
+        known_types=frozenset(settings.ingest.known_event_types),
+        ip_mode=settings.privacy.ip_mode,
+        ip_key=settings.identity.hash_key.get_secret_value(),
+    )
+
+    def step(conn: sa.Connection) -> int:
+        outbox_rows = event_store.pending_outbox(conn, _CHUNK_OUTBOX_ROWS)
+        if not outbox_rows:
+            return 0
+        rows: list[sa.Row[object]] = []
+        for entry in outbox_rows:
+            rows.extend(event_store.read_commit(conn, entry.commit_id, entry.first_seq, entry.last_seq))
+        event_store.delete_outbox(conn, [entry.id for entry in outbox_rows])
+        return len(rows)
+
+    writer = GroupCommitWriter(
+        services.engine,
+        max_pending_events=settings.ingest.max_pending_events,
+        max_group_events=settings.ingest.group_commit_max_events,
+        max_pipeline_backlog=settings.ingest.max_pending_events * 4,
+        pipeline_step=step,
+        now_ms=lambda: utc_ms(services.clock.now()),
+    )
+    services.capabilities["writer"] = writer
+    services.capabilities["ingestor"] = Ingestor(writer, limits, services.clock)

@@ -1,0 +1,134 @@
+"""Tables of unified profiles and the identity graph. Connection first; never commits.
+
+- ``identifiers``: each identifier (``type:value``) and the profile it belongs to.
+- ``identity_links``: every pair of identifiers seen together, with the earliest
+  event (time, messageId) that linked them and whether resolution accepted it.
+- ``identity_separations``: "these identifiers must not be joined" (an undone merge).
+- ``profiles``: traits, computed features (an order-free summary), consent.
+- ``profile_merges``: the log of merges and splits, with what caused them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from surmesure.db import BigId, JsonText, metadata
+
+__all__ = ["identifiers", "links", "merges", "profiles", "separations"]
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("profile_id", sa.String(32), primary_key=True),
+    sa.Column("merged_into", sa.String(32), index=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("traits", JsonText, nullable=False),
+    sa.Column("trait_times", JsonText, nullable=False),
+    sa.Column("features", JsonText, nullable=False),
+    sa.Column("consent", JsonText, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+identifiers = sa.Table(
+    "identifiers",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True, doc="type:value; emails as a keyed hash."),
+    sa.Column("id_type", sa.String(32), nullable=False),
+    sa.Column("profile_id", sa.String(32), nullable=False, index=True),
+    sa.Column("first_ms", sa.BigInteger, nullable=False),
+)
+
+links = sa.Table(
+    "identity_links",
+    metadata,
+    sa.Column("key_a", sa.String(300), primary_key=True),
+    sa.Column("key_b", sa.String(300), primary_key=True, index=True),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+)
+
+separations = sa.Table(
+    "identity_separations",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("sep_id", sa.String(32), nullable=False, index=True),
+    sa.Column("side", sa.String(1), nullable=False),
+    sa.Column("key", sa.String(300), nullable=False, index=True),
+)
+
+merges = sa.Table(
+    "profile_merges",
+    metadata,
+    sa.Column("merge_id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False, doc="merge or split"),
+    sa.Column("kept_profile", sa.String(32), nullable=False, index=True),
+    sa.Column("other_profile", sa.String(32), nullable=False, index=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("cause", JsonText, nullable=False),
+    sa.Column("kept_keys", JsonText, nullable=False),
+    sa.Column("other_keys", JsonText, nullable=False),
+    sa.Column("undone_ms", sa.BigInteger),
+)
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def profile_of_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(keys))):
+        for key, pid in conn.execute(
+            sa.select(identifiers.c.key, identifiers.c.profile_id).where(identifiers.c.key.in_(chunk))
+        ):
+            found[key] = pid
+    return found
+
+
+def keys_of_profiles(conn: sa.Connection, profile_ids: Iterable[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for chunk in _chunks(sorted(set(profile_ids))):
+        for key, pid in conn.execute(
+            sa.select(identifiers.c.key, identifiers.c.profile_id).where(identifiers.c.profile_id.in_(chunk))
+        ):
+            found.setdefault(pid, []).append(key)
+    return found
+
+
+def links_touching(conn: sa.Connection, keys: Iterable[str]) -> list[sa.Row[Any]]:
+    out: list[sa.Row[Any]] = []
+    ordered = sorted(set(keys))
+    for chunk in _chunks(ordered):
+        out.extend(conn.execute(sa.select(links).where(links.c.key_a.in_(chunk))))
+        out.extend(conn.execute(sa.select(links).where(links.c.key_b.in_(chunk))))
+    return out
+
+
+def separations_touching(conn: sa.Connection, keys: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """sep_id -> [(side, key)] for every separation that names one of ``keys``."""
+    sep_ids: set[str] = set()
+    for chunk in _chunks(sorted(set(keys))):
+        sep_ids.update(conn.execute(sa.select(separations.c.sep_id).where(separations.c.key.in_(chunk))).scalars())
+    out: dict[str, list[tuple[str, str]]] = {}
+    for chunk in _chunks(sorted(sep_ids)):
+        for sep_id, side, key in conn.execute(
+            sa.select(separations.c.sep_id, separations.c.side, separations.c.key).where(
+                separations.c.sep_id.in_(chunk)
+            )
+        ):
+            out.setdefault(sep_id, []).append((side, key))
+    return out
+
+
+def load_profiles(conn: sa.Connection, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(set(profile_ids))):
+        for row in conn.execute(sa.select(profiles).where(profiles.c.profile_id.in_(chunk))):
+            out[row.profile_id] = dict(row._mapping)
+    return out
