@@ -3,11 +3,13 @@ against a live server on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from builders import item
@@ -341,3 +343,24 @@ def test_openapi_declares_the_upsert_body(admin: httpx.Client) -> None:
     item_schema = schema["oneOf"][1]["items"]
     assert item_schema["required"] == ["id", "title"]
     assert item_schema["additionalProperties"] is False
+
+
+def test_declared_oversized_body_is_refused_before_reading(server: LiveServer) -> None:
+    # httpx will not send a Content-Length it cannot honour: speak HTTP/1.1 by hand
+    from surmesure.catalog.api import MAX_BODY_BYTES
+
+    request = (
+        f"PUT /v1/items HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {SECRET_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n[]"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert orjson.loads(body)["error"]["code"] == "catalog.body_too_large"
