@@ -16,6 +16,8 @@ from surmesure.events import store as event_store
 from surmesure.events.domain import Limits
 from surmesure.events.service import Ingestor
 from surmesure.events.writer import GroupCommitWriter
+from surmesure.profiles.service import ProfileService
+from surmesure.profiles.unify import Unifier
 
 __all__ = ["STEPS", "build_capabilities"]
 
@@ -36,6 +38,8 @@ def build_capabilities(services: Services) -> None:
         ip_key=settings.identity.hash_key.get_secret_value(),
     )
 
+    unifier = Unifier(settings)
+
     def step(conn: sa.Connection) -> int:
         outbox_rows = event_store.pending_outbox(conn, _CHUNK_OUTBOX_ROWS)
         if not outbox_rows:
@@ -43,6 +47,8 @@ def build_capabilities(services: Services) -> None:
         rows: list[sa.Row[object]] = []
         for entry in outbox_rows:
             rows.extend(event_store.read_commit(conn, entry.commit_id, entry.first_seq, entry.last_seq))
+        now_ms = utc_ms(services.clock.now())
+        unifier.process(conn, rows, now_ms)
         event_store.delete_outbox(conn, [entry.id for entry in outbox_rows])
         return len(rows)
 
@@ -56,3 +62,4 @@ def build_capabilities(services: Services) -> None:
     )
     services.capabilities["writer"] = writer
     services.capabilities["ingestor"] = Ingestor(writer, limits, services.clock)
+    services.capabilities["profiles"] = ProfileService(services.engine, settings, services.clock, unifier)

@@ -94,3 +94,21 @@ def summarize(received: int, statuses: list[str], errors: list[ItemError]) -> In
         errors=errors,
         status=status,
     )
+
+
+def events_of(conn: Any, user_ids: list[str], anonymous_ids: list[str]) -> list[Any]:
+    """Every stored event attributed to these identifiers, oldest first."""
+    from surmesure.events import store
+
+    return store.events_for_identifiers(conn, user_ids, anonymous_ids)
+
+
+def events_page(
+    conn: Any, user_ids: list[str], anonymous_ids: list[str], *, limit: int, before_seq: int | None
+) -> list[Any]:
+    """Newest first, at most ``limit``, older than ``before_seq``."""
+    from surmesure.events import store
+
+    return store.events_for_identifiers(
+        conn, user_ids, anonymous_ids, limit=limit, before_seq=before_seq, newest_first=True
+    )

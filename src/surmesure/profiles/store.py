@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -132,3 +132,81 @@ def load_profiles(conn: sa.Connection, profile_ids: Iterable[str]) -> dict[str, 
         for row in conn.execute(sa.select(profiles).where(profiles.c.profile_id.in_(chunk))):
             out[row.profile_id] = dict(row._mapping)
     return out
+
+
+def upsert_links(conn: sa.Connection, new_links: Iterable[Any]) -> None:
+    """Record links; a pair seen again keeps its earliest (time, messageId)."""
+    rows = [
+        {"key_a": lk.a, "key_b": lk.b, "ts_ms": lk.ts_ms, "message_id": lk.message_id, "accepted": True}
+        for lk in new_links
+    ]
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(links)
+    excluded = stmt.excluded
+    earlier = sa.or_(
+        excluded.ts_ms < links.c.ts_ms,
+        sa.and_(excluded.ts_ms == links.c.ts_ms, excluded.message_id < links.c.message_id),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[links.c.key_a, links.c.key_b],
+        set_={"ts_ms": excluded.ts_ms, "message_id": excluded.message_id},
+        where=earlier,
+    )
+    conn.execute(stmt, rows)
+
+
+def set_link_acceptance(conn: sa.Connection, pairs: Iterable[tuple[str, str]], accepted: bool) -> None:
+    rows = [{"a": a, "b": b, "v": accepted} for a, b in pairs]
+    if rows:
+        conn.execute(
+            links.update()
+            .where(links.c.key_a == sa.bindparam("a"), links.c.key_b == sa.bindparam("b"))
+            .values(accepted=sa.bindparam("v")),
+            rows,
+        )
+
+
+def upsert_identifiers(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(identifiers)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[identifiers.c.key], set_={"profile_id": stmt.excluded.profile_id}
+    )
+    conn.execute(stmt, list(rows))
+
+
+def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or replace whole profile rows."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(profiles)
+    columns = ("merged_into", "updated_ms", "traits", "trait_times", "features", "consent", "last_seq")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[profiles.c.profile_id], set_={c: stmt.excluded[c] for c in columns}
+    )
+    conn.execute(stmt, list(rows))
+
+
+def mark_merged(conn: sa.Connection, absorbed: Mapping[str, str], now_ms: int) -> None:
+    rows = [{"p": pid, "into": into, "now": now_ms} for pid, into in absorbed.items()]
+    if rows:
+        conn.execute(
+            profiles.update()
+            .where(profiles.c.profile_id == sa.bindparam("p"))
+            .values(merged_into=sa.bindparam("into"), updated_ms=sa.bindparam("now")),
+            rows,
+        )

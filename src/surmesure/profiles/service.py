@@ -1,0 +1,211 @@
+"""Profiles as the rest of the code sees them: look up by any identifier, read the
+unified view and its events, undo a merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from surmesure.clock import Clock, utc_ms
+from surmesure.config import Settings
+from surmesure.consent.domain import effective_consent
+from surmesure.errors import Conflict, NotFound
+from surmesure.events import service as events_service
+from surmesure.ids import keyed_hash, normalize_email
+from surmesure.profiles import features, store
+from surmesure.profiles.identity import ANON, USER, key_type
+from surmesure.profiles.unify import Unifier
+
+__all__ = ["MergeNotFound", "ProfileNotFound", "ProfileService"]
+
+_MAX_HOPS = 32
+
+
+class ProfileNotFound(NotFound):
+    code = "profiles.not_found"
+
+
+class MergeNotFound(NotFound):
+    code = "profiles.merge_not_found"
+
+
+class MergeAlreadyUndone(Conflict):
+    code = "profiles.merge_already_undone"
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else features._iso(ms)
+
+
+class ProfileService:
+    """Read and administer unified profiles."""
+
+    def __init__(self, engine: sa.Engine, settings: Settings, clock: Clock, unifier: Unifier) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.unifier = unifier
+        self._types = (USER, ANON, "email", *(x.name for x in settings.identity.external_ids))
+
+    # -- lookup -----------------------------------------------------------------------
+    def candidate_keys(self, identifier: str, id_type: str | None = None) -> list[str]:
+        """The identifier keys a free-form identifier may stand for, most specific first."""
+        ident = identifier.strip()
+        if id_type:
+            types = [id_type]
+        elif ":" in ident and ident.split(":", 1)[0] in self._types:
+            id_type, ident = ident.split(":", 1)
+            types = [id_type]
+        else:
+            types = list(self._types)
+        keys = []
+        for t in types:
+            if t == "email":
+                email = normalize_email(ident)
+                if email:
+                    keys.append(f"email:{keyed_hash(self.unifier.hash_key, email)}")
+            else:
+                keys.append(f"{t}:{ident}")
+        return keys
+
+    def resolve_id(self, conn: sa.Connection, identifier: str, id_type: str | None = None) -> str | None:
+        """The live profile id for a profile id (even a merged-away one) or any identifier."""
+        pid: str | None = None
+        if id_type in (None, "profile_id"):
+            row = conn.execute(sa.select(store.profiles.c.profile_id).where(store.profiles.c.profile_id == identifier)).first()
+            pid = row[0] if row else None
+        if pid is None and id_type != "profile_id":
+            found = store.profile_of_keys(conn, self.candidate_keys(identifier, id_type))
+            for key in self.candidate_keys(identifier, id_type):
+                if key in found:
+                    pid = found[key]
+                    break
+        for _ in range(_MAX_HOPS):
+            if pid is None:
+                return None
+            nxt = conn.execute(
+                sa.select(store.profiles.c.merged_into).where(store.profiles.c.profile_id == pid)
+            ).scalar_one_or_none()
+            if nxt is None:
+                return pid
+            pid = nxt
+        return pid
+
+    # -- reads ------------------------------------------------------------------------
+    def get(self, identifier: str, id_type: str | None = None) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            pid = self.resolve_id(conn, identifier, id_type)
+            if pid is None:
+                return None
+            row = store.load_profiles(conn, [pid]).get(pid)
+            if row is None:
+                return None
+            keys = store.keys_of_profiles(conn, [pid]).get(pid, [])
+            merges = conn.execute(
+                sa.select(store.merges)
+                .where(sa.or_(store.merges.c.kept_profile == pid, store.merges.c.other_profile == pid))
+                .order_by(store.merges.c.at_ms.desc())
+                .limit(50)
+            ).mappings().all()
+        return self._view(row, keys, [dict(m) for m in merges])
+
+    def require(self, identifier: str, id_type: str | None = None) -> dict[str, Any]:
+        view = self.get(identifier, id_type)
+        if view is None:
+            raise ProfileNotFound(f"no profile for {identifier!r}", identifier=identifier)
+        return view
+
+    def _view(self, row: dict[str, Any], keys: list[str], merges: list[dict[str, Any]]) -> dict[str, Any]:
+        now_ms = utc_ms(self.clock.now())
+        bases = self.settings.consent.model_dump()
+        allowed = effective_consent(row["consent"], bases)
+        consent = {
+            purpose: {
+                "allowed": allowed[purpose],
+                "granted": (row["consent"].get(purpose) or {}).get("granted"),
+                "at": _iso((row["consent"].get(purpose) or {}).get("at_ms")),
+                "source": (row["consent"].get(purpose) or {}).get("source"),
+                "basis": bases.get(purpose, "consent"),
+            }
+            for purpose in sorted(allowed)
+        }
+        return {
+            "profile_id": row["profile_id"],
+            "created_at": _iso(row["created_ms"]),
+            "updated_at": _iso(row["updated_ms"]),
+            "identifiers": [
+                {"type": key_type(k), "value": k.split(":", 1)[1]} for k in sorted(keys, key=lambda k: (key_type(k), k))
+            ],
+            "traits": row["traits"],
+            "features": features.read(
+                row["features"], now_ms=now_ms, half_life_days=self.settings.identity.affinity_half_life_days
+            ),
+            "consent": consent,
+            "merges": [
+                {
+                    "merge_id": m["merge_id"],
+                    "kind": m["kind"],
+                    "kept_profile": m["kept_profile"],
+                    "other_profile": m["other_profile"],
+                    "at": _iso(m["at_ms"]),
+                    "cause": m["cause"],
+                    "undone_at": _iso(m["undone_ms"]),
+                }
+                for m in merges
+            ],
+        }
+
+    def events(
+        self, identifier: str, limit: int = 50, before: int | None = None, id_type: str | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Event bodies attributed to the person, newest first, and the cursor of the next page."""
+        with self.engine.connect() as conn:
+            pid = self.resolve_id(conn, identifier, id_type)
+            if pid is None:
+                raise ProfileNotFound(f"no profile for {identifier!r}", identifier=identifier)
+            keys = store.keys_of_profiles(conn, [pid]).get(pid, [])
+            users = [k.split(":", 1)[1] for k in keys if key_type(k) == USER]
+            anons = [k.split(":", 1)[1] for k in keys if key_type(k) == ANON]
+            rows = events_service.events_page(conn, users, anons, limit=limit + 1, before_seq=before)
+        page = rows[:limit]
+        next_before = page[-1].seq if len(rows) > limit else None
+        return [{"seq": r.seq, **orjson.loads(r.body)} for r in page], next_before
+
+    # -- administration ---------------------------------------------------------------
+    def unmerge(self, merge_id: str) -> dict[str, Any]:
+        """Undo a merge: the absorbed identifiers are kept apart and their events follow them."""
+        now_ms = utc_ms(self.clock.now())
+        with self.engine.begin() as conn:
+            merge = conn.execute(sa.select(store.merges).where(store.merges.c.merge_id == merge_id)).mappings().first()
+            if merge is None or merge["kind"] != "merge":
+                raise MergeNotFound(f"no merge {merge_id!r}", merge_id=merge_id)
+            if merge["undone_ms"] is not None:
+                raise MergeAlreadyUndone(f"merge {merge_id!r} was already undone", merge_id=merge_id)
+            left, right = set(merge["other_keys"]), set(merge["kept_keys"])
+            conn.execute(
+                store.separations.insert(),
+                [{"sep_id": merge_id, "side": "L", "key": k} for k in sorted(left)]
+                + [{"sep_id": merge_id, "side": "R", "key": k} for k in sorted(right)],
+            )
+            conn.execute(
+                store.merges.update().where(store.merges.c.merge_id == merge_id).values(undone_ms=now_ms)
+            )
+            conn.execute(
+                store.profiles.update()
+                .where(store.profiles.c.profile_id == merge["other_profile"])
+                .values(merged_into=None)
+            )
+            self.unifier.reconcile(
+                conn,
+                left | right,
+                now_ms=now_ms,
+                hints={merge["other_profile"]: left, merge["kept_profile"]: right},
+                cause={"reason": "unmerge", "merge_id": merge_id},
+            )
+        return {
+            "merge_id": merge_id,
+            "profiles": [merge["kept_profile"], merge["other_profile"]],
+            "undone_at": _iso(now_ms),
+        }

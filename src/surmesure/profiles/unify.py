@@ -1,0 +1,308 @@
+"""Unification: fold committed events into profiles (identity, traits, features, consent).
+
+``Unifier.process(conn, rows)`` is the pipeline's profile step. For each batch it
+records the links the events carry, re-resolves the connected part of the identity
+graph they touch (:func:`~surmesure.profiles.identity.resolve`), and then, per
+resulting group of identifiers:
+
+* same identifiers as before → fold the new events into the summary (the hot path);
+* a union of whole previous profiles → combine their summaries (a merge, logged);
+* anything else (a split: an undone merge, a link now refused) → rebuild the
+  summary from the events, which are attributed through the identifiers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from surmesure.config import Settings
+from surmesure.consent.domain import combine_profiles_consent, consent_from_context, merge_consent
+from surmesure.events import service as events_service
+from surmesure.ids import new_id
+from surmesure.profiles import features, store
+from surmesure.profiles.identity import ANON, USER, Caps, EventIds, Link, event_identifiers, key_type, resolve
+
+__all__ = ["Unifier"]
+
+log = logging.getLogger(__name__)
+
+_MAX_COMPONENT_KEYS = 20_000
+
+
+@dataclass
+class _Profile:
+    profile_id: str
+    created_ms: int
+    features: dict[str, Any] = field(default_factory=features.empty)
+    traits: dict[str, Any] = field(default_factory=dict)
+    trait_times: dict[str, list[Any]] = field(default_factory=dict)
+    consent: dict[str, Any] = field(default_factory=dict)
+    last_seq: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> _Profile:
+        return cls(
+            row["profile_id"],
+            row["created_ms"],
+            row["features"],
+            row["traits"],
+            row["trait_times"],
+            row["consent"],
+            row["last_seq"],
+        )
+
+    def absorb(self, other: _Profile) -> None:
+        self.features = features.combine(self.features, other.features)
+        for key, value in other.traits.items():
+            stamp = other.trait_times.get(key, [0, ""])
+            if key not in self.traits or stamp > self.trait_times.get(key, [0, ""]):
+                self.traits[key] = value
+                self.trait_times[key] = stamp
+        self.consent = combine_profiles_consent(self.consent, other.consent)
+        self.created_ms = min(self.created_ms, other.created_ms)
+        self.last_seq = max(self.last_seq, other.last_seq)
+
+    def row(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "profile_id": self.profile_id,
+            "merged_into": None,
+            "created_ms": self.created_ms,
+            "updated_ms": now_ms,
+            "traits": self.traits,
+            "trait_times": self.trait_times,
+            "features": self.features,
+            "consent": self.consent,
+            "last_seq": self.last_seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    seq: int
+    ts_ms: int
+    body: dict[str, Any]
+    ids: EventIds
+
+
+class Unifier:
+    """The profile step of the pipeline, and the re-resolution an unmerge needs."""
+
+    def __init__(self, settings: Settings) -> None:
+        ident = settings.identity
+        self.hash_key = ident.hash_key.get_secret_value()
+        self.external = tuple((x.name, tuple(x.paths)) for x in ident.external_ids)
+        caps = {USER: 1, "email": ident.max_emails_per_profile, ANON: ident.max_anonymous_ids_per_profile}
+        caps.update({x.name: x.max_per_profile for x in ident.external_ids})
+        self.caps = Caps(caps)
+        self.half_life_days = ident.affinity_half_life_days
+
+    # -- reading events ---------------------------------------------------------------
+    def parse(self, rows: Iterable[Any]) -> list[_Event]:
+        out: list[_Event] = []
+        for row in rows:
+            body = orjson.loads(row.body)
+            ids = event_identifiers(body, ts_ms=row.timestamp_ms, hash_key=self.hash_key, external=self.external)
+            if ids is not None:
+                out.append(_Event(row.seq, row.timestamp_ms, body, ids))
+        return out
+
+    # -- the pipeline step ------------------------------------------------------------
+    def process(self, conn: sa.Connection, rows: Sequence[Any], now_ms: int) -> int:
+        evs = self.parse(rows)
+        if not evs:
+            return len(rows)
+        earliest: dict[tuple[str, str], Link] = {}
+        for ev in evs:
+            for link in ev.ids.links:
+                known = earliest.get(link.pair)
+                if known is None or link.order < known.order:
+                    earliest[link.pair] = link
+        store.upsert_links(conn, earliest.values())
+        touched = {k for ev in evs for k in ev.ids.keys}
+        self.reconcile(conn, touched, evs, now_ms)
+        return len(rows)
+
+    def reconcile(
+        self,
+        conn: sa.Connection,
+        touched: set[str],
+        evs: Sequence[_Event] = (),
+        now_ms: int = 0,
+        *,
+        hints: Mapping[str, set[str]] | None = None,
+        cause: dict[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """Re-resolve the graph around ``touched`` and bring profiles in line with it."""
+        keys, links, accepted = self._component(conn, touched)
+        resolution = resolve(keys, links, self.caps, store.separations_touching(conn, keys))
+        current = store.profile_of_keys(conn, keys)
+        old_pids = set(current.values())
+        old_keys: dict[str, set[str]] = {p: set() for p in old_pids}
+        for key, pid in current.items():
+            old_keys[pid].add(key)
+        assignment = self._assign(resolution.groups, current, hints or {})
+        loaded = {pid: _Profile.from_row(row) for pid, row in store.load_profiles(conn, old_pids).items()}
+
+        by_primary: dict[str, list[_Event]] = {}
+        for ev in evs:
+            by_primary.setdefault(ev.ids.primary, []).append(ev)
+        split_pids = {
+            pid
+            for pid, members in old_keys.items()
+            if sum(1 for g in resolution.groups if members & g) > 1
+        }
+        saved: list[dict[str, Any]] = []
+        id_rows: list[dict[str, Any]] = []
+        merge_log: list[dict[str, Any]] = []
+        placed: dict[str, str] = {}
+        for group, pid in zip(resolution.groups, assignment, strict=True):
+            sources = sorted({current[k] for k in group if k in current})
+            group_events = [ev for key in group for ev in by_primary.get(key, ())]
+            unchanged = sources == [pid] and old_keys[pid] == group
+            if unchanged and not group_events:
+                continue
+            if any(p in split_pids for p in sources):
+                profile = self._rebuild(conn, pid, group, loaded.get(pid), now_ms)
+            else:
+                profile = loaded.get(pid) or _Profile(pid, min((ev.ts_ms for ev in group_events), default=now_ms))
+                for other in sources:
+                    if other != pid:
+                        profile.absorb(loaded[other])
+                self._fold(profile, sorted(group_events, key=lambda e: e.seq))
+            if len(sources) > 1 or (pid in old_keys and old_keys[pid] != group):
+                for other in sources:
+                    if other != pid:
+                        merge_log.append(self._log("merge", pid, other, old_keys, now_ms, group_events, cause))
+            for other in sources:
+                placed.setdefault(other, pid)
+            saved.append(profile.row(now_ms))
+            for key in group:
+                if current.get(key) != pid:
+                    id_rows.append({"key": key, "id_type": key_type(key), "profile_id": pid, "first_ms": now_ms})
+        for pid in split_pids:
+            for group, new_pid in zip(resolution.groups, assignment, strict=True):
+                if new_pid != pid and old_keys[pid] & group:
+                    merge_log.append(
+                        {
+                            "merge_id": new_id(),
+                            "kind": "split",
+                            "kept_profile": pid,
+                            "other_profile": new_pid,
+                            "at_ms": now_ms,
+                            "cause": cause or {"reason": "identity constraints"},
+                            "kept_keys": sorted(old_keys[pid] - group),
+                            "other_keys": sorted(group & old_keys[pid]),
+                        }
+                    )
+        store.save_profiles(conn, saved)
+        store.upsert_identifiers(conn, id_rows)
+        absorbed = {p: placed[p] for p in old_pids if p not in assignment and p in placed}
+        store.mark_merged(conn, absorbed, now_ms)
+        if merge_log:
+            conn.execute(store.merges.insert(), merge_log)
+        refused = resolution.refused
+        store.set_link_acceptance(conn, [p for p in refused if accepted.get(p, True)], False)
+        store.set_link_acceptance(conn, [p for p, ok in accepted.items() if not ok and p not in refused], True)
+        return dict(zip((min(g) for g in resolution.groups), assignment, strict=True))
+
+    # -- helpers ----------------------------------------------------------------------
+    def _component(self, conn: sa.Connection, touched: set[str]) -> tuple[set[str], list[Link], dict[tuple[str, str], bool]]:
+        keys = set(touched)
+        frontier = set(touched)
+        found: dict[tuple[str, str], Any] = {}
+        while frontier and len(keys) < _MAX_COMPONENT_KEYS:
+            nxt: set[str] = set()
+            for row in store.links_touching(conn, frontier):
+                if (row.key_a, row.key_b) in found:
+                    continue
+                found[(row.key_a, row.key_b)] = row
+                for key in (row.key_a, row.key_b):
+                    if key not in keys:
+                        keys.add(key)
+                        nxt.add(key)
+            frontier = nxt
+        if frontier:
+            log.warning("identity component larger than %d identifiers was cut", _MAX_COMPONENT_KEYS)
+        links = [Link(r.key_a, r.key_b, r.ts_ms, r.message_id) for r in found.values()]
+        return keys, links, {pair: bool(r.accepted) for pair, r in found.items()}
+
+    @staticmethod
+    def _assign(
+        groups: Sequence[frozenset[str]], current: Mapping[str, str], hints: Mapping[str, set[str]]
+    ) -> list[str]:
+        """A profile id per group: keep the id that holds most of the group; else a new one."""
+        order = sorted(range(len(groups)), key=lambda i: (-sum(k in current for k in groups[i]), min(groups[i])))
+        taken: set[str] = set()
+        out = [""] * len(groups)
+        for i in order:
+            group = groups[i]
+            votes = Counter(current[k] for k in group if k in current)
+            for pid, members in hints.items():
+                if members & group:
+                    votes[pid] += len(members & group) * 1000
+            for pid, _n in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
+                if pid not in taken:
+                    out[i] = pid
+                    break
+            else:
+                out[i] = new_id()
+            taken.add(out[i])
+        return out
+
+    def _fold(self, profile: _Profile, evs: Sequence[_Event]) -> None:
+        features.fold(profile.features, ((ev.ts_ms, ev.body) for ev in evs), self.half_life_days)
+        for ev in evs:
+            body = ev.body
+            profile.last_seq = max(profile.last_seq, ev.seq)
+            stamp = [ev.ts_ms, str(body.get("messageId", ""))]
+            if body.get("type") == "identify" and isinstance(body.get("traits"), dict):
+                for key, value in body["traits"].items():
+                    if key not in profile.trait_times or stamp > profile.trait_times[key]:
+                        profile.traits[key] = value
+                        profile.trait_times[key] = stamp
+            context = body.get("context")
+            if isinstance(context, dict):
+                choices = consent_from_context(context)
+                if choices:
+                    profile.consent = merge_consent(profile.consent, choices, at_ms=ev.ts_ms, source="event")
+
+    def _rebuild(
+        self, conn: sa.Connection, pid: str, group: frozenset[str], existing: _Profile | None, now_ms: int
+    ) -> _Profile:
+        users = [k.split(":", 1)[1] for k in group if key_type(k) == USER]
+        anons = [k.split(":", 1)[1] for k in group if key_type(k) == ANON]
+        rows = events_service.events_of(conn, users, anons)
+        evs = self.parse(rows)
+        created = min((ev.ts_ms for ev in evs), default=existing.created_ms if existing else now_ms)
+        profile = _Profile(pid, created)
+        self._fold(profile, evs)
+        return profile
+
+    @staticmethod
+    def _log(
+        kind: str,
+        kept: str,
+        other: str,
+        old_keys: Mapping[str, set[str]],
+        now_ms: int,
+        evs: Sequence[_Event],
+        cause: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        message_ids = sorted({str(ev.body.get("messageId")) for ev in evs if ev.ids.links})[:5]
+        return {
+            "merge_id": new_id(),
+            "kind": kind,
+            "kept_profile": kept,
+            "other_profile": other,
+            "at_ms": now_ms,
+            "cause": cause or {"messageIds": message_ids},
+            "kept_keys": sorted(old_keys.get(kept, ())),
+            "other_keys": sorted(old_keys.get(other, ())),
+        }
