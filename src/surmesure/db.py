@@ -26,6 +26,7 @@ __all__ = [
     "loads",
     "metadata",
     "upgrade",
+    "writing",
 ]
 
 metadata = sa.MetaData(
@@ -107,14 +108,25 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int 
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            # pysqlite's own transaction handling is off; BEGIN IMMEDIATE would take the
-            # write lock at once, but plain BEGIN keeps readers lock-free.
-            conn.exec_driver_sql("BEGIN")
+            # pysqlite's own transaction handling is off. Readers BEGIN (deferred, lock-free);
+            # writers BEGIN IMMEDIATE (see ``writing``): a deferred transaction that reads and
+            # then writes cannot wait for the lock and fails at once with "database is locked".
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return sa.create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def writing(engine: Engine) -> Any:
+    """``with writing(engine) as conn:`` — a transaction that will write.
+
+    On SQLite it takes the write lock at BEGIN (waiting up to the busy timeout);
+    elsewhere it is a plain ``engine.begin()``.
+    """
+    return engine.execution_options(sqlite_immediate=True).begin()
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from surmesure import db
 from surmesure.catalog import store
 from surmesure.catalog.domain import (
     MAX_ITEMS_PER_REQUEST,
@@ -105,7 +106,7 @@ def _connection(bind: Bind, *, write: bool) -> Iterator[sa.Connection]:
     if isinstance(bind, sa.Connection):
         yield bind
     elif write:
-        with bind.begin() as conn:
+        with db.writing(bind) as conn:
             yield conn
     else:
         with bind.connect() as conn:

@@ -26,6 +26,7 @@ __all__ = ["BatchRejected", "BatchTooLarge", "EventRejected", "EventTooLarge", "
 router = APIRouter(prefix="/v1", tags=["collect"])
 
 UNAUTHENTICATED = "unauthenticated"
+_RAW_HEAD = 64 * 1024
 _ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
 
 
@@ -92,32 +93,34 @@ def ingestor(services: Services) -> Ingestor:
     return value
 
 
-async def _read_body(request: Request, limit: int, services: Services, source: str) -> bytes:
-    """Read at most ``limit`` bytes; a larger body is quarantined (head only) and refused."""
+async def _read_body(
+    request: Request, limit: int, services: Services, source: str, too_large: type[InvalidInput]
+) -> bytes:
+    """Read at most ``limit`` bytes; a larger body is quarantined (its head) and refused."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _ACCEPTED_TYPES:
         raise UnsupportedMediaType(f"send JSON (application/json), not {content_type!r}")
-    declared = request.headers.get("content-length")
+    declared = request.headers.get("content-length", "")
+    declared_size = int(declared) if declared.isdigit() else None
     chunks: list[bytes] = []
     size = 0
-    too_large = declared is not None and declared.isdigit() and int(declared) > limit
-    if not too_large:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                too_large = True
-                break
-            chunks.append(chunk)
+    async for chunk in request.stream():
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit or (declared_size is not None and declared_size > limit and size >= _RAW_HEAD):
+            break  # stop reading: what is kept of a refused body is its head
     body = b"".join(chunks)
-    if too_large:
-        await _quarantine_request(services, source, "events.batch_too_large", "request body too large", body)
-        raise BatchTooLarge(
-            f"the request body exceeds {limit} bytes; split it into smaller batches", limit=limit
+    if size > limit or (declared_size is not None and declared_size > limit):
+        await _quarantine_request(
+            services, source, too_large.code, "request body too large", body, size=max(size, declared_size or 0)
         )
+        raise too_large(f"the request body exceeds {limit} bytes", limit=limit)
     return body
 
 
-async def _quarantine_request(services: Services, source: str, code: str, reason: str, raw: bytes) -> None:
+async def _quarantine_request(
+    services: Services, source: str, code: str, reason: str, raw: bytes, *, size: int | None = None
+) -> None:
     if source == UNAUTHENTICATED:
         return  # nothing is stored for callers without a valid key: no disk for strangers
     row = {
@@ -126,8 +129,8 @@ async def _quarantine_request(services: Services, source: str, code: str, reason
         "code": code,
         "reason": reason,
         "message_id": None,
-        "raw_size": len(raw),
-        "raw": raw[: 64 * 1024].decode("utf-8", "replace"),
+        "raw_size": len(raw) if size is None else size,
+        "raw": raw[:_RAW_HEAD].decode("utf-8", "replace"),
     }
     await asyncio.wrap_future(ingestor(services).writer.submit([], [row]))
 
@@ -172,7 +175,9 @@ def _status(result: IngestResult) -> None:
 )
 async def batch(request: Request, services: ServicesDep) -> JSON:
     provisional = principal_for_safe(request, services)
-    body = await _read_body(request, services.settings.ingest.max_batch_bytes, services, provisional)
+    body = await _read_body(
+        request, services.settings.ingest.max_batch_bytes, services, provisional, BatchTooLarge
+    )
     payload = await _parse(body, services, provisional)
     body_key = payload.get("writeKey") if isinstance(payload, dict) else None
     principal = principal_for(request, services, body_key if isinstance(body_key, str) else None)
@@ -202,7 +207,9 @@ def principal_for_safe(request: Request, services: Services) -> str:
 def _single(kind: str) -> Any:
     async def endpoint(request: Request, services: ServicesDep) -> JSON:
         source = principal_for_safe(request, services)
-        body = await _read_body(request, services.settings.ingest.max_event_bytes, services, source)
+        body = await _read_body(
+            request, services.settings.ingest.max_event_bytes, services, source, EventTooLarge
+        )
         payload = await _parse(body, services, source)
         body_key = payload.get("writeKey") if isinstance(payload, dict) else None
         principal = principal_for(request, services, body_key if isinstance(body_key, str) else None)

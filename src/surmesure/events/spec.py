@@ -70,7 +70,7 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    batch: list[dict[str, Any]]
+    batch: list[Any] = Field(description="The events; each is validated on its own.")
     sentAt: datetime | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     writeKey: str | None = None

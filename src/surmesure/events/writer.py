@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from surmesure import db
 from surmesure.errors import Overloaded, Unavailable
 from surmesure.events import store
 from surmesure.ids import new_id
@@ -107,7 +108,8 @@ class GroupCommitWriter:
             raise Unavailable("the event writer is not running", retry_after=1)
         n = len(rows) + len(quarantine)
         with self._lock:
-            if self._pending_events + n > self._max_pending or self._backlog > self._max_backlog:
+            busy = self._pending_events > 0 and self._pending_events + n > self._max_pending
+            if busy or self._backlog > self._max_backlog:
                 raise Overloaded(
                     "too many events waiting to be stored; retry shortly",
                     retry_after=1,
@@ -177,7 +179,7 @@ class GroupCommitWriter:
     def _write(self, group: list[Pending]) -> tuple[list[list[str]], int]:
         commit_id = new_id()
         now = self._now_ms()
-        with self._engine.begin() as conn:
+        with db.writing(self._engine) as conn:
             known = store.existing_hashes(conn, (r["message_id"] for p in group for r in p.rows))
             to_insert: list[dict[str, Any]] = []
             conflict_rows: list[dict[str, Any]] = []
@@ -221,7 +223,7 @@ class GroupCommitWriter:
     def _run_pipeline(self) -> None:
         assert self._pipeline_step is not None
         try:
-            with self._engine.begin() as conn:
+            with db.writing(self._engine) as conn:
                 done = self._pipeline_step(conn)
         except Exception as error:
             log.exception("pipeline step failed; it will be retried")

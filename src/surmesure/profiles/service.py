@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from surmesure import db
 from surmesure.clock import Clock, utc_ms
 from surmesure.config import Settings
 from surmesure.consent.domain import effective_consent
@@ -177,7 +178,7 @@ class ProfileService:
     def unmerge(self, merge_id: str) -> dict[str, Any]:
         """Undo a merge: the absorbed identifiers are kept apart and their events follow them."""
         now_ms = utc_ms(self.clock.now())
-        with self.engine.begin() as conn:
+        with db.writing(self.engine) as conn:
             merge = conn.execute(sa.select(store.merges).where(store.merges.c.merge_id == merge_id)).mappings().first()
             if merge is None or merge["kind"] != "merge":
                 raise MergeNotFound(f"no merge {merge_id!r}", merge_id=merge_id)
