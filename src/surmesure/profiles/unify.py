@@ -148,6 +148,14 @@ class Unifier:
         for key, pid in current.items():
             old_keys[pid].add(key)
         assignment = self._assign(resolution.groups, current, hints or {})
+        for i, group in enumerate(resolution.groups):
+            # a person identified for the first time gets a profile of their own, which
+            # absorbs the anonymous history: the merge is logged and can be undone
+            newly_known = any(key_type(k) == USER and k not in current for k in group)
+            sources = {current[k] for k in group if k in current}
+            if newly_known and sources and not any(key_type(k) == USER for p in sources for k in old_keys[p]):
+                if not hints or assignment[i] not in hints:
+                    assignment[i] = new_id()
         loaded = {pid: _Profile.from_row(row) for pid, row in store.load_profiles(conn, old_pids).items()}
 
         by_primary: dict[str, list[_Event]] = {}
@@ -176,10 +184,10 @@ class Unifier:
                     if other != pid:
                         profile.absorb(loaded[other])
                 self._fold(profile, sorted(group_events, key=lambda e: e.seq))
-            if len(sources) > 1 or (pid in old_keys and old_keys[pid] != group):
+            if pid not in split_pids:
                 for other in sources:
-                    if other != pid:
-                        merge_log.append(self._log("merge", pid, other, old_keys, now_ms, group_events, cause))
+                    if other != pid and other not in split_pids:
+                        merge_log.append(self._log(pid, other, group, old_keys, now_ms, group_events, cause))
             for other in sources:
                 placed.setdefault(other, pid)
             saved.append(profile.row(now_ms))
@@ -287,22 +295,24 @@ class Unifier:
 
     @staticmethod
     def _log(
-        kind: str,
         kept: str,
         other: str,
+        group: frozenset[str],
         old_keys: Mapping[str, set[str]],
         now_ms: int,
         evs: Sequence[_Event],
         cause: dict[str, Any] | None,
     ) -> dict[str, Any]:
+        """A merge entry; undoing it keeps ``other_keys`` apart from ``kept_keys``."""
         message_ids = sorted({str(ev.body.get("messageId")) for ev in evs if ev.ids.links})[:5]
+        absorbed = old_keys.get(other, set())
         return {
             "merge_id": new_id(),
-            "kind": kind,
+            "kind": "merge",
             "kept_profile": kept,
             "other_profile": other,
             "at_ms": now_ms,
             "cause": cause or {"messageIds": message_ids},
-            "kept_keys": sorted(old_keys.get(kept, ())),
-            "other_keys": sorted(old_keys.get(other, ())),
+            "kept_keys": sorted(group - absorbed),
+            "other_keys": sorted(absorbed),
         }
