@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from surmesure.http import JSON
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -30,6 +29,7 @@ from surmesure.errors import (
     Unavailable,
     ValidationFailed,
 )
+from surmesure.http import JSON
 
 __all__ = ["create_app", "error_response"]
 

@@ -20,6 +20,7 @@ __all__ = [
     "BigId",
     "JsonText",
     "create_engine",
+    "dialect_insert",
     "dumps",
     "insert_ignore",
     "is_sqlite",
@@ -129,13 +130,18 @@ def writing(engine: Engine) -> Any:
     return engine.execution_options(sqlite_immediate=True).begin()
 
 
-def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
+def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT`` (SQLite and PostgreSQL alike)."""
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
+        return postgresql.insert(table)
     from sqlalchemy.dialects import sqlite
 
-    return sqlite.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table)
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

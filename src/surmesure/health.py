@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from surmesure.http import JSON
 
 from surmesure.deps import ServicesDep
+from surmesure.http import JSON
 
 __all__ = ["router"]
 

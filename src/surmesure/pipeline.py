@@ -8,6 +8,8 @@ features); later segments and journeys.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from surmesure.clock import utc_ms
@@ -44,7 +46,7 @@ def build_capabilities(services: Services) -> None:
         outbox_rows = event_store.pending_outbox(conn, _CHUNK_OUTBOX_ROWS)
         if not outbox_rows:
             return 0
-        rows: list[sa.Row[object]] = []
+        rows: list[sa.Row[Any]] = []
         for entry in outbox_rows:
             rows.extend(event_store.read_commit(conn, entry.commit_id, entry.first_seq, entry.last_seq))
         now_ms = utc_ms(services.clock.now())

@@ -10,9 +10,9 @@ import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
+
 from builders import batch, identify, page, track
 from conftest import SECRET_KEY, WRITE_KEY, LiveServer
-
 from surmesure.events import store
 
 
@@ -120,7 +120,9 @@ def test_partial_batch_reports_each_item(server: LiveServer, client: httpx.Clien
 
 
 def test_every_item_refused_answers_400(server: LiveServer, client: httpx.Client) -> None:
-    response = client.post("/v1/batch", json=batch({"type": "nope", "userId": "u"}, {"type": "track", "userId": "u"}))
+    response = client.post(
+        "/v1/batch", json=batch({"type": "nope", "userId": "u"}, {"type": "track", "userId": "u"})
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "events.batch_rejected"
@@ -134,7 +136,11 @@ def test_every_item_refused_answers_400(server: LiveServer, client: httpx.Client
         ({"event": "X"}, 400, "events.missing_identity"),
         ({"userId": "u"}, 400, "events.missing_field"),
         ({"event": "X", "userId": "u", "timestamp": "not a date"}, 400, "events.invalid_event"),
-        ({"event": "X", "userId": "u", "timestamp": "1970-01-01T00:00:00Z"}, 400, "events.timestamp_out_of_range"),
+        (
+            {"event": "X", "userId": "u", "timestamp": "1970-01-01T00:00:00Z"},
+            400,
+            "events.timestamp_out_of_range",
+        ),
         ({"event": "X", "userId": "u", "properties": {"blob": "x" * 33_000}}, 413, "events.event_too_large"),
         ({"event": "X", "userId": "u", "type": "identify"}, 400, "events.unknown_type"),
     ],
@@ -258,7 +264,9 @@ def test_clock_skew_is_corrected(server: LiveServer, client: httpx.Client) -> No
     row = stored(server)[0]
     corrected = datetime.fromtimestamp(row["timestamp_ms"] / 1000, UTC)
     assert abs((corrected - (now - timedelta(seconds=5))).total_seconds()) < 3
-    assert row["body"]["originalTimestamp"].startswith((now + skew - timedelta(seconds=5)).strftime("%Y-%m-%dT%H"))
+    assert row["body"]["originalTimestamp"].startswith(
+        (now + skew - timedelta(seconds=5)).strftime("%Y-%m-%dT%H")
+    )
 
 
 def test_ip_is_truncated_and_gpc_recorded(server: LiveServer, client: httpx.Client) -> None:
@@ -269,13 +277,11 @@ def test_ip_is_truncated_and_gpc_recorded(server: LiveServer, client: httpx.Clie
     assert context["gpc"] is True
 
 
-def test_overload_answers_503_with_retry_after_and_loses_nothing(
-    tmp_path: Any, store_url: str
-) -> None:
+def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Any, store_url: str) -> None:
     from conftest import make_settings
 
     settings = make_settings(tmp_path, store_url, ingest={"max_pending_events": 100})
-    with LiveServer(settings) as server, server.client() as client:
+    with LiveServer(settings) as server:
         # hold the write lock so the writer cannot commit: requests pile up
         blocker: Any
         engine = server.services.engine

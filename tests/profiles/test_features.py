@@ -50,13 +50,25 @@ def test_affinity_decays_with_half_life() -> None:
 
 
 def test_purchase_weighs_more_than_view() -> None:
-    state = summary([ev("Product Viewed", 0, category="Viewed"), ev("Order Completed", 0, products=[{"category": "Bought"}])])
+    state = summary(
+        [
+            ev("Product Viewed", 0, category="Viewed"),
+            ev("Order Completed", 0, products=[{"category": "Bought"}]),
+        ]
+    )
     ranked = features.read(state, now_ms=T0, half_life_days=30)["category_affinity"]
     assert [r["name"] for r in ranked] == ["Bought", "Viewed"]
 
 
 def test_events_refusing_analytics_are_not_profiled() -> None:
-    refused = (T0, {"type": "track", "event": "Product Viewed", "context": {"consent": {"categoryPreferences": {"analytics": False}}}})
+    refused = (
+        T0,
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "context": {"consent": {"categoryPreferences": {"analytics": False}}},
+        },
+    )
     assert summary([refused])["counts"] == {}
 
 
@@ -88,7 +100,9 @@ _events = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(_events, st.integers(0, 30), st.randoms(use_true_random=False))
-def test_fold_and_combine_are_order_free(events: list[tuple[int, dict[str, Any]]], cut: int, rnd: random.Random) -> None:
+def test_fold_and_combine_are_order_free(
+    events: list[tuple[int, dict[str, Any]]], cut: int, rnd: random.Random
+) -> None:
     whole = summary(events)
     shuffled = list(events)
     rnd.shuffle(shuffled)

@@ -19,7 +19,10 @@ def groups(res: object) -> set[frozenset[str]]:
 def test_anonymous_history_joins_the_known_person() -> None:
     res = resolve(
         [],
-        [Link.of("user_id:u1", "anonymous_id:a1", 10, "m1"), Link.of("user_id:u1", "anonymous_id:a2", 20, "m2")],
+        [
+            Link.of("user_id:u1", "anonymous_id:a1", 10, "m1"),
+            Link.of("user_id:u1", "anonymous_id:a2", 20, "m2"),
+        ],
         CAPS,
     )
     assert groups(res) == {frozenset({"user_id:u1", "anonymous_id:a1", "anonymous_id:a2"})}
@@ -58,7 +61,16 @@ def test_email_cap() -> None:
 
 
 def test_placeholders_never_become_identifiers() -> None:
-    for value in ["null", "undefined", "anonymous", "0", "-1", "", "00000000-0000-0000-0000-000000000000", "000"]:
+    for value in [
+        "null",
+        "undefined",
+        "anonymous",
+        "0",
+        "-1",
+        "",
+        "00000000-0000-0000-0000-000000000000",
+        "000",
+    ]:
         ids = event_identifiers(
             {"type": "identify", "userId": "u1", "anonymousId": value, "traits": {"email": "null"}},
             ts_ms=1,
@@ -67,25 +79,37 @@ def test_placeholders_never_become_identifiers() -> None:
         assert ids is not None
         assert ids.keys == ("user_id:u1",), value
         assert ids.links == ()
-    assert event_identifiers({"type": "track", "userId": "null", "anonymousId": "0"}, ts_ms=1, hash_key="k") is None
+    assert (
+        event_identifiers({"type": "track", "userId": "null", "anonymousId": "0"}, ts_ms=1, hash_key="k")
+        is None
+    )
 
 
 def test_email_is_stored_as_a_keyed_hash() -> None:
     ids = event_identifiers(
-        {"type": "identify", "userId": "u1", "traits": {"email": " Alice@Example.com "}}, ts_ms=1, hash_key="k"
+        {"type": "identify", "userId": "u1", "traits": {"email": " Alice@Example.com "}},
+        ts_ms=1,
+        hash_key="k",
     )
     assert ids is not None
     email_keys = [k for k in ids.keys if k.startswith("email:")]
     assert len(email_keys) == 1
     assert "alice" not in email_keys[0].lower()
-    other = event_identifiers({"type": "identify", "userId": "u2", "traits": {"email": "alice@example.com"}}, ts_ms=1, hash_key="k")
+    other = event_identifiers(
+        {"type": "identify", "userId": "u2", "traits": {"email": "alice@example.com"}}, ts_ms=1, hash_key="k"
+    )
     assert other is not None
     assert [k for k in other.keys if k.startswith("email:")] == email_keys  # normalized before hashing
 
 
 def test_external_ids_from_configured_paths() -> None:
     ids = event_identifiers(
-        {"type": "track", "anonymousId": "a", "context": {"device": {"id": "dev-1"}}, "traits": {"crm_id": 42}},
+        {
+            "type": "track",
+            "anonymousId": "a",
+            "context": {"device": {"id": "dev-1"}},
+            "traits": {"crm_id": 42},
+        },
         ts_ms=1,
         hash_key="k",
         external=[("crm_id", ("traits.crm_id",)), ("device_id", ("context.device.id",))],
@@ -95,7 +119,9 @@ def test_external_ids_from_configured_paths() -> None:
 
 
 _users = st.sampled_from([f"user_id:u{i}" for i in range(3)])
-_others = st.sampled_from([f"anonymous_id:a{i}" for i in range(6)] + ["email:e1", "email:e2", "email:e3", "crm_id:c1"])
+_others = st.sampled_from(
+    [f"anonymous_id:a{i}" for i in range(6)] + ["email:e1", "email:e2", "email:e3", "crm_id:c1"]
+)
 _links = st.lists(
     st.builds(
         lambda u, o, t, m: Link.of(u, o, t, f"m{m}"),

@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from builders import batch, identify, page, track
-from conftest import LiveServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from builders import batch, identify, page, track
+from conftest import LiveServer
 
 
 def send(client: httpx.Client, *events: dict[str, Any]) -> None:
@@ -34,7 +35,11 @@ def ids_of(view: dict[str, Any]) -> set[str]:
 def test_identify_merges_anonymous_history_visible_within_a_second(
     server: LiveServer, client: httpx.Client, admin: httpx.Client
 ) -> None:
-    send(client, page(anonymousId="anon-1"), track("Product Viewed", anonymousId="anon-1", properties={"category": "Shoes"}))
+    send(
+        client,
+        page(anonymousId="anon-1"),
+        track("Product Viewed", anonymousId="anon-1", properties={"category": "Shoes"}),
+    )
     server.wait_pipeline()
     anon_profile = profile(admin, "anon-1")["profile_id"]
     send(client, identify("user-1", anonymousId="anon-1", traits={"email": "ann@example.com", "name": "Ann"}))
@@ -56,10 +61,16 @@ def test_identify_merges_anonymous_history_visible_within_a_second(
     assert profile(admin, "user-1", type="user_id")["profile_id"] == view["profile_id"]
 
 
-def test_unmerge_reattributes_the_events(server: LiveServer, client: httpx.Client, admin: httpx.Client) -> None:
+def test_unmerge_reattributes_the_events(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
     send(client, page(anonymousId="kiosk"), page(anonymousId="kiosk"))
     server.wait_pipeline()
-    send(client, identify("user-2", anonymousId="kiosk"), track("Order Completed", userId="user-2", properties={"revenue": 5}))
+    send(
+        client,
+        identify("user-2", anonymousId="kiosk"),
+        track("Order Completed", userId="user-2", properties={"revenue": 5}),
+    )
     server.wait_pipeline()
     merged = profile(admin, "user-2")
     assert merged["features"]["event_counts"]["page"] == 2
@@ -115,7 +126,9 @@ def test_alias_merges_previous_id(server: LiveServer, client: httpx.Client, admi
     assert "anonymous_id:old-anon" in ids_of(profile(admin, "erin"))
 
 
-def test_external_ids_link_and_are_capped(server: LiveServer, client: httpx.Client, admin: httpx.Client) -> None:
+def test_external_ids_link_and_are_capped(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
     send(
         client,
         identify("frank", traits={"crm_id": "CRM-2"}, timestamp="2026-02-02T00:00:00Z"),
@@ -168,7 +181,12 @@ _people = ["p0", "p1", "p2"]
 _anons = ["a0", "a1", "a2", "a3"]
 _event = st.one_of(
     st.builds(lambda a, d: ("page", None, a, d), st.sampled_from(_anons), st.integers(0, 9)),
-    st.builds(lambda u, a, d: ("identify", u, a, d), st.sampled_from(_people), st.sampled_from(_anons), st.integers(0, 9)),
+    st.builds(
+        lambda u, a, d: ("identify", u, a, d),
+        st.sampled_from(_people),
+        st.sampled_from(_anons),
+        st.integers(0, 9),
+    ),
     st.builds(lambda u, d: ("order", u, None, d), st.sampled_from(_people), st.integers(0, 9)),
 )
 

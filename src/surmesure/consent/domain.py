@@ -56,9 +56,7 @@ def consent_from_context(context: dict[str, Any], *, gpc_header: bool = False) -
     return choices
 
 
-def merge_consent(
-    state: ConsentState, choices: dict[str, bool], *, at_ms: int, source: str
-) -> ConsentState:
+def merge_consent(state: ConsentState, choices: dict[str, bool], *, at_ms: int, source: str) -> ConsentState:
     """Apply choices made at ``at_ms``; the latest choice per purpose wins (order-free)."""
     out = dict(state)
     for purpose, granted in choices.items():

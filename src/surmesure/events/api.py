@@ -12,14 +12,14 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from surmesure.http import JSON
 from pydantic import ValidationError
 
 from surmesure.clock import utc_ms
 from surmesure.deps import Services, ServicesDep, principal_for
 from surmesure.errors import Forbidden, InvalidInput, MalformedJson, UnsupportedMediaType
-from surmesure.events.spec import EVENT_TYPES, BatchIn, EventIn, IngestResult
 from surmesure.events.service import Ingestor
+from surmesure.events.spec import EVENT_TYPES, BatchIn, EventIn, IngestResult
+from surmesure.http import JSON
 
 __all__ = ["BatchRejected", "BatchTooLarge", "EventRejected", "EventTooLarge", "router"]
 
@@ -112,7 +112,12 @@ async def _read_body(
     body = b"".join(chunks)
     if size > limit or (declared_size is not None and declared_size > limit):
         await _quarantine_request(
-            services, source, too_large.code, "request body too large", body, size=max(size, declared_size or 0)
+            services,
+            source,
+            too_large.code,
+            "request body too large",
+            body,
+            size=max(size, declared_size or 0),
         )
         raise too_large(f"the request body exceeds {limit} bytes", limit=limit)
     return body

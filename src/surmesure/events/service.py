@@ -58,7 +58,9 @@ class Ingestor:
             else:
                 quarantined.append(result.quarantine_row(received_ms=received_ms, source=source))
                 errors.append(
-                    ItemError(index=index, messageId=result.message_id, code=result.code, message=result.reason)
+                    ItemError(
+                        index=index, messageId=result.message_id, code=result.code, message=result.reason
+                    )
                 )
         return rows, indexes, quarantined, errors
 

@@ -51,9 +51,7 @@ class EventIn(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
 
-    _coerce_ids = field_validator("anonymousId", "userId", "previousId", "groupId", mode="before")(
-        _id_to_str
-    )
+    _coerce_ids = field_validator("anonymousId", "userId", "previousId", "groupId", mode="before")(_id_to_str)
 
     @field_validator("timestamp", "originalTimestamp", "sentAt", mode="after")
     @classmethod

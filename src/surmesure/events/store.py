@@ -133,7 +133,7 @@ def events_for_identifiers(
     newest_first: bool = False,
 ) -> list[sa.Row[Any]]:
     """Events attributed to a person: by user id, or by anonymous id when they carry none."""
-    clauses = []
+    clauses: list[sa.ColumnElement[bool]] = []
     if user_ids:
         clauses.append(events.c.user_id.in_(list(user_ids)))
     if anonymous_ids:

@@ -208,13 +208,22 @@ class GroupCommitWriter:
                     to_insert.append(row)
                 statuses.append(batch_status)
             if to_insert:
-                seqs = conn.execute(
-                    store.events.insert().returning(store.events.c.seq, sort_by_parameter_order=True),
-                    to_insert,
-                ).scalars().all()
+                seqs = (
+                    conn.execute(
+                        store.events.insert().returning(store.events.c.seq, sort_by_parameter_order=True),
+                        to_insert,
+                    )
+                    .scalars()
+                    .all()
+                )
                 conn.execute(
                     store.outbox.insert(),
-                    {"commit_id": commit_id, "first_seq": min(seqs), "last_seq": max(seqs), "created_ms": now},
+                    {
+                        "commit_id": commit_id,
+                        "first_seq": min(seqs),
+                        "last_seq": max(seqs),
+                        "created_ms": now,
+                    },
                 )
             store.insert_rows(conn, store.conflicts, conflict_rows)
             store.insert_rows(conn, store.quarantine, [q for p in group for q in p.quarantine])

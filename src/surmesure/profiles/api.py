@@ -27,8 +27,10 @@ def profile_events(
     services: ServicesDep,
     _principal: SecretKeyDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Cursor: `next_before` of the previous page.")] = None,
-    type: Annotated[IdType | None, Query(description="Say which kind of identifier this is.")] = None,  # noqa: A002
+    before: Annotated[
+        int | None, Query(ge=1, description="Cursor: `next_before` of the previous page.")
+    ] = None,
+    type: Annotated[IdType | None, Query(description="Say which kind of identifier this is.")] = None,
 ) -> dict[str, Any]:
     events, next_before = profiles(services).events(identifier, limit=limit, before=before, id_type=type)
     return {"events": events, "next_before": next_before}
@@ -39,7 +41,7 @@ def get_profile(
     identifier: str,
     services: ServicesDep,
     _principal: SecretKeyDep,
-    type: Annotated[IdType | None, Query(description="Say which kind of identifier this is.")] = None,  # noqa: A002
+    type: Annotated[IdType | None, Query(description="Say which kind of identifier this is.")] = None,
 ) -> dict[str, Any]:
     """Look up by profile id, user id, anonymous id, email, or an external id
     (``crm_id:123`` names the type explicitly)."""

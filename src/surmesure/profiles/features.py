@@ -3,8 +3,8 @@
 Every field is a count, a sum, a minimum or a maximum, so folding events in any
 order — and combining two profiles when they merge — gives the same summary.
 Decayed affinities use *forward decay*: an event at time t adds
-``w · 2^((t − T0)/half_life)`` for a fixed anchor T0, and the reading at time ``now``
-multiplies by ``2^(−(now − T0)/half_life)``; sums stay order-free and nothing has to
+``w · 2^((t - T0)/half_life)`` for a fixed anchor T0, and the reading at time ``now``
+multiplies by ``2^(-(now - T0)/half_life)``; sums stay order-free and nothing has to
 be rewritten as time passes.
 
 Signals: ``Product Viewed`` < ``Product Added`` < ``Order Completed`` (weights 1, 3, 5).
@@ -166,7 +166,9 @@ def _num(value: Any, default: float = 0.0) -> float:
     return default
 
 
-def fold(state: dict[str, Any], events: Iterable[tuple[int, Mapping[str, Any]]], half_life_days: float) -> None:
+def fold(
+    state: dict[str, Any], events: Iterable[tuple[int, Mapping[str, Any]]], half_life_days: float
+) -> None:
     """Add events — ``(timestamp_ms, body)`` — to ``state`` in place."""
     half_life_ms = half_life_days * DAY_MS
     for ts_ms, body in events:

@@ -148,7 +148,7 @@ def resolve(
     keys: Iterable[str],
     links: Iterable[Link],
     caps: Caps,
-    separations: Mapping[str, Iterable[tuple[str, str]]] = {},  # noqa: B006 - read only
+    separations: Mapping[str, Iterable[tuple[str, str]]] = {},
 ) -> Resolution:
     """Constrained union-find over links taken in (time, messageId) order."""
     parent: dict[str, str] = {}

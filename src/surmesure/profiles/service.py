@@ -75,7 +75,9 @@ class ProfileService:
         """The live profile id for a profile id (even a merged-away one) or any identifier."""
         pid: str | None = None
         if id_type in (None, "profile_id"):
-            row = conn.execute(sa.select(store.profiles.c.profile_id).where(store.profiles.c.profile_id == identifier)).first()
+            row = conn.execute(
+                sa.select(store.profiles.c.profile_id).where(store.profiles.c.profile_id == identifier)
+            ).first()
             pid = row[0] if row else None
         if pid is None and id_type != "profile_id":
             found = store.profile_of_keys(conn, self.candidate_keys(identifier, id_type))
@@ -104,12 +106,16 @@ class ProfileService:
             if row is None:
                 return None
             keys = store.keys_of_profiles(conn, [pid]).get(pid, [])
-            merges = conn.execute(
-                sa.select(store.merges)
-                .where(sa.or_(store.merges.c.kept_profile == pid, store.merges.c.other_profile == pid))
-                .order_by(store.merges.c.at_ms.desc())
-                .limit(50)
-            ).mappings().all()
+            merges = (
+                conn.execute(
+                    sa.select(store.merges)
+                    .where(sa.or_(store.merges.c.kept_profile == pid, store.merges.c.other_profile == pid))
+                    .order_by(store.merges.c.at_ms.desc())
+                    .limit(50)
+                )
+                .mappings()
+                .all()
+            )
         return self._view(row, keys, [dict(m) for m in merges])
 
     def require(self, identifier: str, id_type: str | None = None) -> dict[str, Any]:
@@ -137,7 +143,8 @@ class ProfileService:
             "created_at": _iso(row["created_ms"]),
             "updated_at": _iso(row["updated_ms"]),
             "identifiers": [
-                {"type": key_type(k), "value": k.split(":", 1)[1]} for k in sorted(keys, key=lambda k: (key_type(k), k))
+                {"type": key_type(k), "value": k.split(":", 1)[1]}
+                for k in sorted(keys, key=lambda k: (key_type(k), k))
             ],
             "traits": row["traits"],
             "features": features.read(
@@ -179,7 +186,11 @@ class ProfileService:
         """Undo a merge: the absorbed identifiers are kept apart and their events follow them."""
         now_ms = utc_ms(self.clock.now())
         with db.writing(self.engine) as conn:
-            merge = conn.execute(sa.select(store.merges).where(store.merges.c.merge_id == merge_id)).mappings().first()
+            merge = (
+                conn.execute(sa.select(store.merges).where(store.merges.c.merge_id == merge_id))
+                .mappings()
+                .first()
+            )
             if merge is None or merge["kind"] != "merge":
                 raise MergeNotFound(f"no merge {merge_id!r}", merge_id=merge_id)
             if merge["undone_ms"] is not None:

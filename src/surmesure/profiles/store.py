@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure.db import BigId, JsonText, metadata
+from surmesure.db import BigId, JsonText, dialect_insert, metadata
 
 __all__ = ["identifiers", "links", "merges", "profiles", "separations"]
 
@@ -114,7 +114,9 @@ def separations_touching(conn: sa.Connection, keys: Iterable[str]) -> dict[str, 
     """sep_id -> [(side, key)] for every separation that names one of ``keys``."""
     sep_ids: set[str] = set()
     for chunk in _chunks(sorted(set(keys))):
-        sep_ids.update(conn.execute(sa.select(separations.c.sep_id).where(separations.c.key.in_(chunk))).scalars())
+        sep_ids.update(
+            conn.execute(sa.select(separations.c.sep_id).where(separations.c.key.in_(chunk))).scalars()
+        )
     out: dict[str, list[tuple[str, str]]] = {}
     for chunk in _chunks(sorted(sep_ids)):
         for sep_id, side, key in conn.execute(
@@ -142,11 +144,7 @@ def upsert_links(conn: sa.Connection, new_links: Iterable[Any]) -> None:
     ]
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(links)
+    stmt = dialect_insert(conn, links)
     excluded = stmt.excluded
     earlier = sa.or_(
         excluded.ts_ms < links.c.ts_ms,
@@ -174,11 +172,7 @@ def set_link_acceptance(conn: sa.Connection, pairs: Iterable[tuple[str, str]], a
 def upsert_identifiers(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(identifiers)
+    stmt = dialect_insert(conn, identifiers)
     stmt = stmt.on_conflict_do_update(
         index_elements=[identifiers.c.key], set_={"profile_id": stmt.excluded.profile_id}
     )
@@ -189,11 +183,7 @@ def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or replace whole profile rows."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(profiles)
+    stmt = dialect_insert(conn, profiles)
     columns = ("merged_into", "updated_ms", "traits", "trait_times", "features", "consent", "last_seq")
     stmt = stmt.on_conflict_do_update(
         index_elements=[profiles.c.profile_id], set_={c: stmt.excluded[c] for c in columns}

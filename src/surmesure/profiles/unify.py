@@ -108,7 +108,9 @@ class Unifier:
         out: list[_Event] = []
         for row in rows:
             body = orjson.loads(row.body)
-            ids = event_identifiers(body, ts_ms=row.timestamp_ms, hash_key=self.hash_key, external=self.external)
+            ids = event_identifiers(
+                body, ts_ms=row.timestamp_ms, hash_key=self.hash_key, external=self.external
+            )
             if ids is not None:
                 out.append(_Event(row.seq, row.timestamp_ms, body, ids))
         return out
@@ -152,19 +154,18 @@ class Unifier:
             # a person identified for the first time gets a profile of their own, which
             # absorbs the anonymous history: the merge is logged and can be undone
             newly_known = any(key_type(k) == USER and k not in current for k in group)
-            sources = {current[k] for k in group if k in current}
-            if newly_known and sources and not any(key_type(k) == USER for p in sources for k in old_keys[p]):
-                if not hints or assignment[i] not in hints:
-                    assignment[i] = new_id()
+            before = {current[k] for k in group if k in current}
+            anonymous_sources = not any(key_type(k) == USER for p in before for k in old_keys[p])
+            hinted = bool(hints) and assignment[i] in (hints or {})
+            if newly_known and before and anonymous_sources and not hinted:
+                assignment[i] = new_id()
         loaded = {pid: _Profile.from_row(row) for pid, row in store.load_profiles(conn, old_pids).items()}
 
         by_primary: dict[str, list[_Event]] = {}
         for ev in evs:
             by_primary.setdefault(ev.ids.primary, []).append(ev)
         split_pids = {
-            pid
-            for pid, members in old_keys.items()
-            if sum(1 for g in resolution.groups if members & g) > 1
+            pid for pid, members in old_keys.items() if sum(1 for g in resolution.groups if members & g) > 1
         }
         saved: list[dict[str, Any]] = []
         id_rows: list[dict[str, Any]] = []
@@ -179,7 +180,9 @@ class Unifier:
             if any(p in split_pids for p in sources):
                 profile = self._rebuild(conn, pid, group, loaded.get(pid), now_ms)
             else:
-                profile = loaded.get(pid) or _Profile(pid, min((ev.ts_ms for ev in group_events), default=now_ms))
+                profile = loaded.get(pid) or _Profile(
+                    pid, min((ev.ts_ms for ev in group_events), default=now_ms)
+                )
                 for other in sources:
                     if other != pid:
                         profile.absorb(loaded[other])
@@ -193,7 +196,9 @@ class Unifier:
             saved.append(profile.row(now_ms))
             for key in group:
                 if current.get(key) != pid:
-                    id_rows.append({"key": key, "id_type": key_type(key), "profile_id": pid, "first_ms": now_ms})
+                    id_rows.append(
+                        {"key": key, "id_type": key_type(key), "profile_id": pid, "first_ms": now_ms}
+                    )
         for pid in split_pids:
             for group, new_pid in zip(resolution.groups, assignment, strict=True):
                 if new_pid != pid and old_keys[pid] & group:
@@ -217,11 +222,15 @@ class Unifier:
             conn.execute(store.merges.insert(), merge_log)
         refused = resolution.refused
         store.set_link_acceptance(conn, [p for p in refused if accepted.get(p, True)], False)
-        store.set_link_acceptance(conn, [p for p, ok in accepted.items() if not ok and p not in refused], True)
+        store.set_link_acceptance(
+            conn, [p for p, ok in accepted.items() if not ok and p not in refused], True
+        )
         return dict(zip((min(g) for g in resolution.groups), assignment, strict=True))
 
     # -- helpers ----------------------------------------------------------------------
-    def _component(self, conn: sa.Connection, touched: set[str]) -> tuple[set[str], list[Link], dict[tuple[str, str], bool]]:
+    def _component(
+        self, conn: sa.Connection, touched: set[str]
+    ) -> tuple[set[str], list[Link], dict[tuple[str, str], bool]]:
         keys = set(touched)
         frontier = set(touched)
         found: dict[tuple[str, str], Any] = {}
@@ -246,7 +255,9 @@ class Unifier:
         groups: Sequence[frozenset[str]], current: Mapping[str, str], hints: Mapping[str, set[str]]
     ) -> list[str]:
         """A profile id per group: keep the id that holds most of the group; else a new one."""
-        order = sorted(range(len(groups)), key=lambda i: (-sum(k in current for k in groups[i]), min(groups[i])))
+        order = sorted(
+            range(len(groups)), key=lambda i: (-sum(k in current for k in groups[i]), min(groups[i]))
+        )
         taken: set[str] = set()
         out = [""] * len(groups)
         for i in order:
