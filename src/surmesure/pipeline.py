@@ -8,6 +8,8 @@ features); later segments and journeys.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,13 +23,31 @@ from surmesure.events.writer import GroupCommitWriter
 from surmesure.profiles.service import ProfileService
 from surmesure.profiles.unify import Unifier
 
-__all__ = ["STEPS", "build_capabilities"]
+__all__ = ["STEPS", "build_capabilities", "make_step"]
 
 #: the pipeline, in order; ``tests/test_pipeline.py`` checks every capability that
 #: reacts to events is listed here.
 STEPS: tuple[str, ...] = ("profiles",)
 
 _CHUNK_OUTBOX_ROWS = 50
+_ATTEMPTS_BEFORE_DEAD_LETTER = 4
+log = logging.getLogger(__name__)
+
+
+class _Failures:
+    """Consecutive failures of the pipeline step, and the last error."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_error = ""
+
+    def record(self, error: BaseException) -> None:
+        self.count += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+
+    def reset(self) -> None:
+        self.count = 0
+        self.last_error = ""
 
 
 def build_capabilities(services: Services) -> None:
@@ -41,18 +61,7 @@ def build_capabilities(services: Services) -> None:
     )
 
     unifier = Unifier(settings)
-
-    def step(conn: sa.Connection) -> int:
-        outbox_rows = event_store.pending_outbox(conn, _CHUNK_OUTBOX_ROWS)
-        if not outbox_rows:
-            return 0
-        rows: list[sa.Row[Any]] = []
-        for entry in outbox_rows:
-            rows.extend(event_store.read_commit(conn, entry.commit_id, entry.first_seq, entry.last_seq))
-        now_ms = utc_ms(services.clock.now())
-        unifier.process(conn, rows, now_ms)
-        event_store.delete_outbox(conn, [entry.id for entry in outbox_rows])
-        return len(rows)
+    step = make_step(services, unifier)
 
     writer = GroupCommitWriter(
         services.engine,
@@ -65,3 +74,43 @@ def build_capabilities(services: Services) -> None:
     services.capabilities["writer"] = writer
     services.capabilities["ingestor"] = Ingestor(writer, limits, services.clock)
     services.capabilities["profiles"] = ProfileService(services.engine, settings, services.clock, unifier)
+
+
+def make_step(services: Services, unifier: Unifier) -> Callable[[sa.Connection], int]:
+    """The pipeline step the writer runs between commits: one chunk of the outbox.
+
+    A chunk that fails is retried one entry at a time; an entry that keeps failing is
+    set aside in ``pipeline_dead_letters`` (its events stay stored) so one bad event
+    cannot stop the pipeline.
+    """
+    failures = _Failures()
+
+    def step(conn: sa.Connection) -> int:
+        now_ms = utc_ms(services.clock.now())
+        if failures.count >= _ATTEMPTS_BEFORE_DEAD_LETTER:
+            # the same single entry failed again and again: set it aside, keep the rest flowing
+            entry = event_store.pending_outbox(conn, 1)
+            if entry:
+                log.error(
+                    "pipeline: outbox entry %s set aside after %d failures", entry[0].id, failures.count
+                )
+                event_store.dead_letter(conn, entry[0], failures.last_error, now_ms)
+            failures.reset()
+            return 1
+        # after a failure, go one entry at a time to find the one that fails
+        outbox_rows = event_store.pending_outbox(conn, 1 if failures.count else _CHUNK_OUTBOX_ROWS)
+        if not outbox_rows:
+            return 0
+        rows: list[sa.Row[Any]] = []
+        for entry in outbox_rows:
+            rows.extend(event_store.read_commit(conn, entry.commit_id, entry.first_seq, entry.last_seq))
+        try:
+            unifier.process(conn, rows, now_ms)
+        except Exception as error:
+            failures.record(error)
+            raise
+        failures.reset()
+        event_store.delete_outbox(conn, [entry.id for entry in outbox_rows])
+        return len(rows)
+
+    return step

@@ -16,6 +16,8 @@ __all__ = [
     "conflicts",
     "count_events",
     "count_quarantine",
+    "dead_letter",
+    "dead_letters",
     "delete_outbox",
     "events",
     "events_for_identifiers",
@@ -81,6 +83,18 @@ outbox = sa.Table(
 )
 
 
+dead_letters = sa.Table(
+    "pipeline_dead_letters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("commit_id", sa.String(32), nullable=False),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+)
+
+
 def existing_hashes(conn: sa.Connection, message_ids: Iterable[str]) -> dict[str, set[str]]:
     """For each already stored messageId among ``message_ids``, its content hashes."""
     found: dict[str, set[str]] = {}
@@ -105,7 +119,24 @@ def max_seq(conn: sa.Connection) -> int:
 
 
 def pending_outbox(conn: sa.Connection, limit: int) -> list[sa.Row[Any]]:
-    return list(conn.execute(sa.select(outbox).order_by(outbox.c.id).limit(limit)))
+    """The oldest outbox entries; on PostgreSQL rows another worker holds are skipped."""
+    query = sa.select(outbox).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
+    return list(conn.execute(query))
+
+
+def dead_letter(conn: sa.Connection, entry: Any, error: str, at_ms: int) -> None:
+    """Set an outbox entry aside: its events stay stored, the pipeline moves on."""
+    conn.execute(
+        dead_letters.insert(),
+        {
+            "commit_id": entry.commit_id,
+            "first_seq": entry.first_seq,
+            "last_seq": entry.last_seq,
+            "error": error[:4000],
+            "at_ms": at_ms,
+        },
+    )
+    delete_outbox(conn, [entry.id])
 
 
 def read_commit(conn: sa.Connection, commit_id: str, first_seq: int, last_seq: int) -> list[sa.Row[Any]]:

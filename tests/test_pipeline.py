@@ -1,0 +1,61 @@
+"""The pipeline: one bad event cannot stop it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from builders import track
+from conftest import make_settings
+
+from surmesure import db, pipeline
+from surmesure.app import build_services
+from surmesure.events import store as event_store
+from surmesure.profiles import store as profile_store
+from surmesure.profiles.unify import Unifier
+
+
+class PoisonedUnifier(Unifier):
+    """Fails on any batch holding the event named "Poison" (a stand-in for a bug)."""
+
+    def process(self, conn: sa.Connection, rows: Sequence[Any], now_ms: int) -> int:
+        if any(row.event == "Poison" for row in rows):
+            raise ValueError("cannot digest this event")
+        return super().process(conn, rows, now_ms)
+
+
+def test_a_failing_entry_is_set_aside_and_the_rest_flows(tmp_path: Path, store_url: str) -> None:
+    services = build_services(make_settings(tmp_path, store_url))
+    ingestor = services.capabilities["ingestor"]
+    writer = services.capabilities["writer"]
+    # commit three separate groups (three outbox entries) without a pipeline running
+    writer._pipeline_step = None
+    writer.start()
+    for name in ("Good 1", "Poison", "Good 2"):
+        assert ingestor.ingest_sync([track(name, userId=f"user-{name}")], source="test").accepted == 1
+    writer.stop()
+
+    step = pipeline.make_step(services, PoisonedUnifier(services.settings))
+    outcomes = []
+    for _ in range(12):
+        try:
+            with db.writing(services.engine) as conn:
+                outcomes.append(step(conn))
+        except ValueError:
+            outcomes.append(-1)
+        if outcomes[-1] == 0:
+            break
+    assert -1 in outcomes
+    assert outcomes[-1] == 0  # drained
+    with services.engine.connect() as conn:
+        dead = conn.execute(sa.select(event_store.dead_letters)).mappings().all()
+        assert len(dead) == 1
+        assert "cannot digest" in dead[0]["error"]
+        assert conn.execute(sa.select(sa.func.count()).select_from(event_store.outbox)).scalar_one() == 0
+        users = set(conn.execute(sa.select(profile_store.identifiers.c.key)).scalars())
+        assert event_store.count_events(conn) == 3  # the poisoned event is still stored
+    assert users == {"user_id:user-Good 1", "user_id:user-Good 2"}
+    services.engine.dispose()
+
