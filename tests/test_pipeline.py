@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from builders import track
-from conftest import make_settings
 
 from surmesure import db, pipeline
 from surmesure.app import build_services
 from surmesure.events import store as event_store
 from surmesure.profiles import store as profile_store
 from surmesure.profiles.unify import Unifier
+
+from builders import track
+from conftest import make_settings
 
 
 class PoisonedUnifier(Unifier):

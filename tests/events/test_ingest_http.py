@@ -11,9 +11,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from surmesure.events import store
+
 from builders import batch, identify, page, track
 from conftest import SECRET_KEY, WRITE_KEY, LiveServer
-from surmesure.events import store
 
 
 def stored(server: LiveServer) -> list[dict[str, Any]]:
