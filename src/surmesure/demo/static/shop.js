@@ -1,0 +1,201 @@
+/* The demo storefront's behaviour: page events, cart, checkout, login, consent banner.
+   Everything it knows about the visitor lives in this browser (localStorage). */
+(function () {
+  'use strict';
+  var data = JSON.parse(document.getElementById('page-data').textContent);
+  var s = window.surmesure.init({ writeKey: data.writeKey, host: location.origin });
+  var CART = 'shop.cart';
+  var USER = 'shop.user';
+
+  function $(sel) { return document.querySelector(sel); }
+  function $all(sel) { return Array.prototype.slice.call(document.querySelectorAll(sel)); }
+  function load(key, fallback) {
+    try { return JSON.parse(localStorage.getItem(key)) || fallback; } catch (e) { return fallback; }
+  }
+  function save(key, value) { localStorage.setItem(key, JSON.stringify(value)); }
+  function money(v) { return '€' + Number(v).toFixed(2); }
+  function toast(text) {
+    var t = $('[data-toast]');
+    t.textContent = text;
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { t.hidden = true; }, 2200);
+  }
+
+  // The same user id as surmesure.demo.generator.user_id_for_email: two FNV-1a hashes.
+  function fnv(bytes, h) {
+    for (var i = 0; i < bytes.length; i++) { h ^= bytes[i]; h = Math.imul(h, 0x01000193) >>> 0; }
+    return ('0000000' + (h >>> 0).toString(16)).slice(-8);
+  }
+  function userIdForEmail(email) {
+    var bytes = new TextEncoder().encode(email.trim().toLowerCase());
+    return 'u-' + fnv(bytes, 0x811c9dc5) + fnv(bytes, 0x050c5d1f);
+  }
+
+  // -- events of this page -------------------------------------------------------------
+  s.page(data.page.name, data.page.properties);
+  (data.page.track || []).forEach(function (t) { s.track(t.event, t.properties); });
+
+  // -- header: who, cart count, profile links --------------------------------------------
+  function refreshHeader() {
+    var cart = load(CART, []);
+    var count = cart.reduce(function (n, l) { return n + l.quantity; }, 0);
+    $all('[data-cart-count]').forEach(function (el) { el.textContent = count; });
+    var user = load(USER, null);
+    $all('[data-signed-in]').forEach(function (el) { el.hidden = !user; });
+    $all('[data-signed-out]').forEach(function (el) { el.hidden = !!user; });
+    $all('[data-user-name]').forEach(function (el) { el.textContent = user ? (user.name || user.email) : ''; });
+    var me = s.user();
+    var id = me.userId || me.anonymousId;
+    $all('[data-me-link]').forEach(function (el) { el.href = '/demo/profile?id=' + encodeURIComponent(id); });
+    $all('[data-me-label]').forEach(function (el) {
+      el.textContent = 'This browser: ' + (me.userId ? 'user ' : 'anonymous ') + id.slice(0, 14) + '…';
+    });
+  }
+  $all('[data-logout]').forEach(function (el) {
+    el.addEventListener('click', function (ev) {
+      ev.preventDefault();
+      s.track('Signed Out', {});
+      s.flush();
+      s.reset();
+      localStorage.removeItem(USER);
+      refreshHeader();
+      toast('Signed out: this browser is a new anonymous visitor.');
+    });
+  });
+
+  // -- product page: add to cart --------------------------------------------------------------
+  $all('[data-add-to-cart]').forEach(function (button) {
+    button.addEventListener('click', function () {
+      var product = data.page.product;
+      var cart = load(CART, []);
+      var line = cart.find(function (l) { return l.product_id === product.product_id; });
+      if (line) line.quantity += 1;
+      else cart.push(Object.assign({}, product, { quantity: 1 }));
+      save(CART, cart);
+      var props = Object.assign({}, product, { quantity: 1 });
+      delete props.url;
+      delete props.image_url;
+      s.track('Product Added', props);
+      refreshHeader();
+      toast('Added to cart: ' + product.name);
+    });
+  });
+
+  // -- cart page -----------------------------------------------------------------------------
+  var lines = $('[data-cart-lines]');
+  function renderCart() {
+    var cart = load(CART, []);
+    $('[data-cart-empty]').hidden = cart.length > 0;
+    $('[data-cart-table]').hidden = cart.length === 0;
+    $('[data-cart-actions]').hidden = cart.length === 0;
+    lines.textContent = '';
+    var total = 0;
+    cart.forEach(function (l, i) {
+      total += l.price * l.quantity;
+      var tr = document.createElement('tr');
+      [l.name, money(l.price), String(l.quantity), money(l.price * l.quantity)].forEach(function (text, k) {
+        var td = document.createElement('td');
+        if (k === 0) {
+          var a = document.createElement('a');
+          a.href = '/product/' + encodeURIComponent(l.product_id);
+          a.textContent = text;
+          td.appendChild(a);
+        } else td.textContent = text;
+        tr.appendChild(td);
+      });
+      var td = document.createElement('td');
+      var rm = document.createElement('button');
+      rm.className = 'ghost small';
+      rm.textContent = 'Remove';
+      rm.addEventListener('click', function () {
+        cart.splice(i, 1);
+        save(CART, cart);
+        s.track('Product Removed', { product_id: l.product_id, name: l.name, category: l.category,
+          brand: l.brand, price: l.price, quantity: l.quantity, currency: 'EUR' });
+        renderCart();
+        refreshHeader();
+      });
+      td.appendChild(rm);
+      tr.appendChild(td);
+      lines.appendChild(tr);
+    });
+    $('[data-cart-total]').textContent = money(total);
+    var hint = $('[data-checkout-hint]');
+    if (hint) hint.textContent = load(USER, null) ? '' : 'Checking out as a guest — sign in first to link this order to you.';
+  }
+  if (lines) {
+    renderCart();
+    $('[data-checkout]').addEventListener('click', function () {
+      var cart = load(CART, []);
+      if (!cart.length) return;
+      var revenue = cart.reduce(function (n, l) { return n + l.price * l.quantity; }, 0);
+      var orderId = 'o-' + Date.now().toString(36) + '-' + Math.floor(Math.random() * 1e6).toString(36);
+      s.track('Order Completed', {
+        order_id: orderId,
+        revenue: Math.round(revenue * 100) / 100,
+        currency: 'EUR',
+        products: cart.map(function (l) {
+          return { product_id: l.product_id, sku: l.sku, name: l.name, category: l.category,
+            brand: l.brand, price: l.price, quantity: l.quantity };
+        })
+      });
+      s.flush();
+      save(CART, []);
+      $('[data-cart]').hidden = true;
+      $('[data-thanks]').hidden = false;
+      $('[data-order-id]').textContent = orderId;
+      refreshHeader();
+    });
+  }
+
+  // -- login -------------------------------------------------------------------------------
+  var form = $('[data-login-form]');
+  function showLogin(user) {
+    $('[data-login-done]').hidden = false;
+    $('[data-login-email]').textContent = user.email;
+    $('[data-login-user]').textContent = userIdForEmail(user.email);
+  }
+  if (form) {
+    if (load(USER, null)) showLogin(load(USER, null));
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var email = form.email.value.trim().toLowerCase();
+      var name = form.name.value.trim();
+      if (!email) return;
+      var traits = { email: email };
+      if (name) traits.name = name;
+      s.identify(userIdForEmail(email), traits);
+      s.flush();
+      save(USER, { email: email, name: name });
+      form.hidden = true;
+      showLogin({ email: email });
+      refreshHeader();
+    });
+  }
+
+  // -- consent banner ------------------------------------------------------------------------
+  var banner = $('[data-consent]');
+  function openBanner() {
+    var current = s.consent() || {};
+    $all('[data-purpose]').forEach(function (box) { box.checked = !!current[box.dataset.purpose]; });
+    banner.hidden = false;
+  }
+  function choose(personalization, marketing) {
+    var choices = { analytics: true, personalization: personalization, marketing: marketing };
+    s.consent(choices);
+    s.track('Consent Updated', choices);
+    banner.hidden = true;
+  }
+  $('[data-consent-accept]').addEventListener('click', function () { choose(true, true); });
+  $('[data-consent-refuse]').addEventListener('click', function () { choose(false, false); });
+  $('[data-consent-save]').addEventListener('click', function () {
+    choose($('[data-purpose="personalization"]').checked, $('[data-purpose="marketing"]').checked);
+  });
+  $all('[data-consent-open]').forEach(function (el) {
+    el.addEventListener('click', function (ev) { ev.preventDefault(); openBanner(); });
+  });
+  if (!s.consent()) openBanner();
+
+  refreshHeader();
+})();
