@@ -29,7 +29,7 @@ _STATIC_FILES = {
     "shop.css": "text/css; charset=utf-8",
 }
 _PER_PAGE = 24
-_PER_ROOT_ON_HOME = 4
+_PER_ROOT_ON_HOME = 5
 
 
 @lru_cache(maxsize=1)
