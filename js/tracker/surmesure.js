@@ -146,15 +146,18 @@
     var url = cfg.host + '/v1/batch';
     var sent = false;
     try {
-      sent = navigator.sendBeacon && navigator.sendBeacon(url, new Blob([data], { type: 'text/plain' }));
+      sent = !!navigator.sendBeacon && navigator.sendBeacon(url, new Blob([data], { type: 'text/plain' }));
     } catch (e) { sent = false; }
-    if (!sent) {
-      try {
-        fetch(url, { method: 'POST', keepalive: true, headers: { 'Content-Type': 'text/plain' }, body: data });
-        sent = true;
-      } catch (e) { sent = false; }
+    if (sent) {
+      drop(batch);
+      return;
     }
-    if (sent) drop(batch);
+    // a keepalive fetch may still fail after the page is gone: the events stay queued
+    // and the next page sends them again (the server drops duplicates by messageId)
+    try {
+      fetch(url, { method: 'POST', keepalive: true, headers: { 'Content-Type': 'text/plain' }, body: data })
+        .then(function (res) { if (res.ok) drop(batch); }, function () { /* kept for the next page */ });
+    } catch (e) { /* kept for the next page */ }
   }
 
   var api = {

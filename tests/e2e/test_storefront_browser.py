@@ -145,3 +145,76 @@ def test_a_visit_reaches_the_store_and_the_unified_profile(shop: LiveServer, bro
     assert title in view
     assert page.inner_text(".stats div:first-child span") == "1", "one order on the signed-in profile"
     page.screenshot(path=str(SCREENSHOTS / "surmesure-profile.png"), full_page=True)
+
+
+def _message_ids(live: LiveServer, ids: list[str]) -> list[str]:
+    with live.services.engine.connect() as conn:
+        rows = conn.execute(sa.select(events.c.message_id).where(events.c.message_id.in_(ids)))
+        return [row.message_id for row in rows]
+
+
+def _track_three(page: Any) -> list[str]:
+    """Track three events and return their messageIds, read from the tracker's queue."""
+    page.evaluate("for (const n of [1, 2, 3]) window.surmesure.track('Tracker Test', {n})")
+    return list(
+        page.evaluate(
+            "JSON.parse(localStorage.getItem('surmesure.queue'))"
+            ".filter(m => m.event === 'Tracker Test').map(m => m.messageId)"
+        )
+    )
+
+
+def test_the_tracker_retries_after_503_honouring_retry_after(shop: LiveServer, browser_page: Any) -> None:
+    page = browser_page
+    answers: list[int] = []
+
+    def flaky(route: Any) -> None:
+        if not answers:
+            answers.append(503)
+            route.fulfill(status=503, headers={"Retry-After": "1"}, body='{"error": {}}')
+        else:
+            answers.append(200)
+            route.continue_()
+
+    page.route("**/v1/batch", flaky)
+    page.goto(shop.url + "/cart")
+    page.click("[data-consent-refuse]")
+    ids = _track_three(page)
+    page.wait_for_function("window.surmesure.queued() === 0", timeout=15000)
+    assert answers[0] == 503
+    assert 200 in answers
+    assert sorted(_message_ids(shop, ids)) == sorted(ids), "each event stored exactly once"
+
+
+def test_unsent_events_survive_a_reload_and_are_sent_by_the_next_page(
+    shop: LiveServer, browser_page: Any
+) -> None:
+    page = browser_page
+    page.goto(shop.url + "/cart")
+    page.click("[data-consent-accept]")
+    page.wait_for_function("window.surmesure.queued() === 0")
+    # offline: every way out fails, the beacon on leaving the page too
+    page.evaluate(
+        "() => { navigator.sendBeacon = () => false;"
+        " window.fetch = () => Promise.reject(new TypeError('offline')); }"
+    )
+    ids = _track_three(page)
+    page.wait_for_timeout(1500)  # a flush was tried and failed
+    assert _message_ids(shop, ids) == []
+    page.goto(shop.url + "/login")
+    page.wait_for_function("window.surmesure.queued() === 0", timeout=15000)
+    assert sorted(_message_ids(shop, ids)) == sorted(ids)
+
+
+def test_the_tracker_hands_its_queue_to_a_beacon_when_the_page_goes_away(
+    shop: LiveServer, browser_page: Any
+) -> None:
+    page = browser_page
+    page.goto(shop.url + "/cart")
+    page.click("[data-consent-accept]")
+    page.wait_for_function("window.surmesure.queued() === 0")
+    page.evaluate("window.surmesure.init({flushInterval: 600000, flushAt: 1000})")
+    ids = _track_three(page)
+    assert _message_ids(shop, ids) == []
+    page.goto("about:blank")  # no tracker there: only the beacon can deliver them
+    _wait_for(lambda: sorted(_message_ids(shop, ids)) == sorted(ids), lambda: _message_ids(shop, ids))
