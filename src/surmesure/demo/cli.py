@@ -8,9 +8,11 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from surmesure.app import build_services, create_app
+from surmesure.catalog.service import count_items
 from surmesure.config import Settings, load_settings
 from surmesure.demo.load import LoadReport, load_demo
 from surmesure.deps import Services
+from surmesure.events import store as event_store
 
 __all__ = ["demo_settings", "ensure_demo", "run_demo"]
 
@@ -21,9 +23,6 @@ def demo_settings(data_dir: Path) -> Settings:
 
 
 def _is_empty(services: Services) -> bool:
-    from surmesure.catalog.service import count_items
-    from surmesure.events import store as event_store
-
     with services.engine.connect() as conn:
         events = conn.execute(sa.select(sa.func.count()).select_from(event_store.events)).scalar_one()
     return count_items(services.engine) == 0 and int(events) == 0
