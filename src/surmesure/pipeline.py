@@ -89,12 +89,12 @@ def make_step(services: Services, unifier: Unifier) -> Callable[[sa.Connection],
         now_ms = utc_ms(services.clock.now())
         if failures.count >= _ATTEMPTS_BEFORE_DEAD_LETTER:
             # the same single entry failed again and again: set it aside, keep the rest flowing
-            entry = event_store.pending_outbox(conn, 1)
-            if entry:
+            stuck = event_store.pending_outbox(conn, 1)
+            if stuck:
                 log.error(
-                    "pipeline: outbox entry %s set aside after %d failures", entry[0].id, failures.count
+                    "pipeline: outbox entry %s set aside after %d failures", stuck[0].id, failures.count
                 )
-                event_store.dead_letter(conn, entry[0], failures.last_error, now_ms)
+                event_store.dead_letter(conn, stuck[0], failures.last_error, now_ms)
             failures.reset()
             return 1
         # after a failure, go one entry at a time to find the one that fails

@@ -16,11 +16,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from surmesure.access.guards import SecretKeyDep
 from surmesure.catalog import service
 from surmesure.catalog.domain import MAX_ITEMS_PER_REQUEST, ItemIn, ItemPublic, ItemType
 from surmesure.catalog.errors import ItemsBodyTooLarge
 from surmesure.clock import utc_ms
-from surmesure.deps import SecretKeyDep, ServicesDep
+from surmesure.deps import ServicesDep
 from surmesure.errors import MalformedJson, UnsupportedMediaType
 from surmesure.http import JSON
 

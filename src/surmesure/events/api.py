@@ -14,8 +14,9 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from surmesure.access.guards import principal_for
 from surmesure.clock import utc_ms
-from surmesure.deps import Services, ServicesDep, principal_for
+from surmesure.deps import Services, ServicesDep
 from surmesure.errors import Forbidden, InvalidInput, MalformedJson, UnsupportedMediaType
 from surmesure.events.service import Ingestor
 from surmesure.events.spec import EVENT_TYPES, BatchIn, EventIn, IngestResult

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from surmesure.deps import SecretKeyDep, Services, ServicesDep
+from surmesure.access.guards import SecretKeyDep
+from surmesure.deps import Services, ServicesDep
 from surmesure.profiles.service import ProfileService
 
 __all__ = ["router"]
