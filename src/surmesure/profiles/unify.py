@@ -164,9 +164,11 @@ class Unifier:
         by_primary: dict[str, list[_Event]] = {}
         for ev in evs:
             by_primary.setdefault(ev.ids.primary, []).append(ev)
-        split_pids = {
-            pid for pid, members in old_keys.items() if sum(1 for g in resolution.groups if members & g) > 1
-        }
+        # a profile is split when its identifiers now fall in more than one group; one
+        # lookup per identifier (comparing each profile with every group is quadratic)
+        group_of = resolution.group_of()
+        spans = {pid: {group_of[k] for k in members if k in group_of} for pid, members in old_keys.items()}
+        split_pids = {pid for pid, groups in spans.items() if len(groups) > 1}
         saved: list[dict[str, Any]] = []
         id_rows: list[dict[str, Any]] = []
         merge_log: list[dict[str, Any]] = []
