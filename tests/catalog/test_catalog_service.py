@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from builders import item
 from surmesure import db
 from surmesure.catalog import service, store
 from surmesure.catalog.domain import ItemIn, from_row, parse_category_path, to_row
 from surmesure.catalog.errors import InvalidItem, InvalidItemsBody, ItemNotFound, TooManyItems
+
+from builders import item
 
 
 @pytest.fixture

@@ -317,3 +317,66 @@ def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Any, 
         assert all(h.get("retry-after") for h in refused)
         acked = {m for code, _, ids in results if code == 200 for m in ids}
         assert {r["message_id"] for r in stored(server)} == acked
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_bodies_are_decoded(server: LiveServer, client: httpx.Client, encoding: str) -> None:
+    import gzip
+    import zlib
+
+    raw = orjson.dumps(batch(track(), track()))
+    body = gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw)
+    response = client.post(
+        "/v1/batch", content=body, headers={"content-type": "application/json", "content-encoding": encoding}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2
+
+
+def test_compression_bomb_is_refused_by_its_decoded_size(server: LiveServer, client: httpx.Client) -> None:
+    import gzip
+
+    bomb = gzip.compress(b'{"batch": [' + b" " * 5_000_000 + b"]}")
+    assert len(bomb) < 50_000
+    response = client.post(
+        "/v1/batch", content=bomb, headers={"content-type": "application/json", "content-encoding": "gzip"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "events.batch_too_large"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "status", "code"),
+    [
+        ("br", b"xx", 415, "request.unsupported_encoding"),
+        ("gzip", b"not gzip at all", 400, "request.malformed_encoding"),
+    ],
+)
+def test_bad_encodings(
+    server: LiveServer, client: httpx.Client, encoding: str, body: bytes, status: int, code: str
+) -> None:
+    response = client.post(
+        "/v1/batch", content=body, headers={"content-type": "application/json", "content-encoding": encoding}
+    )
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_nul_characters_cannot_block_the_store(server: LiveServer, client: httpx.Client) -> None:
+    poisoned = track(event="a\u0000b")
+    good = track()
+    result = client.post("/v1/batch", json=batch(poisoned, good)).json()
+    assert result["accepted"] == 1
+    assert [(e["index"], e["code"]) for e in result["errors"]] == [(0, "events.invalid_event")]
+    raw_nul = client.post(
+        "/v1/batch", content=b'{"batch": [\x00]}', headers={"content-type": "application/json"}
+    )
+    assert raw_nul.status_code == 400
+    assert raw_nul.json()["error"]["code"] == "request.malformed_json"
+    # the store still takes events, and both refusals were kept
+    assert client.post("/v1/batch", json=batch(track())).status_code == 200
+    assert sorted(q["code"] for q in quarantined(server)) == [
+        "events.invalid_event",
+        "request.malformed_json",
+    ]
+    assert len(stored(server)) == 2

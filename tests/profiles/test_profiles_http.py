@@ -239,3 +239,15 @@ def test_final_profiles_do_not_depend_on_arrival_order(
         assert _partition(admin, spec, ns_a) == _partition(admin, spec, ns_b)
 
     check()
+
+
+def test_identify_traits_in_context_count_too(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    # RudderStack's libraries send identify traits in context.traits
+    send(
+        client,
+        identify("ivy", context={"traits": {"plan": "gold", "name": "Ivy"}}, traits={"name": "Ivy B."}),
+    )
+    server.wait_pipeline()
+    assert profile(admin, "ivy")["traits"] == {"plan": "gold", "name": "Ivy B."}

@@ -8,6 +8,7 @@ schema is still declared for each route.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from typing import Any
 
 import orjson
@@ -29,6 +30,16 @@ router = APIRouter(prefix="/v1", tags=["collect"])
 UNAUTHENTICATED = "unauthenticated"
 _RAW_HEAD = 64 * 1024
 _ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
+
+
+class UnsupportedEncoding(InvalidInput):
+    code = "request.unsupported_encoding"
+    http_status = 415
+
+
+class MalformedEncoding(InvalidInput):
+    code = "request.malformed_encoding"
+    http_status = 400
 
 
 class BatchTooLarge(InvalidInput):
@@ -94,20 +105,60 @@ def ingestor(services: Services) -> Ingestor:
     return value
 
 
+class _Inflater:
+    """Undo ``Content-Encoding`` (gzip, deflate) as chunks arrive, never past a limit."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        if encoding in ("", "identity"):
+            self._z = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj()
+        else:
+            raise UnsupportedEncoding(f"send the body plain, gzip or deflate, not {encoding!r}")
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        """At most ``room`` bytes of plain body from ``chunk`` (more input may remain)."""
+        if self._z is None:
+            return chunk
+        try:
+            return self._z.decompress(self._z.unconsumed_tail + chunk, max(room, 1))
+        except zlib.error as error:
+            raise MalformedEncoding(f"the {self.encoding} body cannot be decoded: {error}") from None
+
+    def more(self, room: int) -> bytes:
+        """Plain bytes still held back from input already fed."""
+        if self._z is None or not self._z.unconsumed_tail:
+            return b""
+        return self.feed(b"", room)
+
+
 async def _read_body(
     request: Request, limit: int, services: Services, source: str, too_large: type[InvalidInput]
 ) -> bytes:
-    """Read at most ``limit`` bytes; a larger body is quarantined (its head) and refused."""
+    """Read at most ``limit`` plain bytes; a larger body is quarantined (its head) and refused.
+
+    Bodies may be gzip- or deflate-encoded (``Content-Encoding``); the limit applies to
+    the decoded body, so a small compressed bomb is refused as soon as it grows past it.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _ACCEPTED_TYPES:
         raise UnsupportedMediaType(f"send JSON (application/json), not {content_type!r}")
+    inflater = _Inflater(request.headers.get("content-encoding", "").strip().lower())
     declared = request.headers.get("content-length", "")
-    declared_size = int(declared) if declared.isdigit() else None
+    declared_size = int(declared) if declared.isdigit() and inflater.encoding in ("", "identity") else None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
-        size += len(chunk)
-        chunks.append(chunk)
+        plain = inflater.feed(chunk, limit + 1 - size)
+        while plain:
+            size += len(plain)
+            chunks.append(plain)
+            if size > limit:
+                break
+            plain = inflater.more(limit + 1 - size)
         if size > limit or (declared_size is not None and declared_size > limit and size >= _RAW_HEAD):
             break  # stop reading: what is kept of a refused body is its head
     body = b"".join(chunks)
@@ -133,10 +184,10 @@ async def _quarantine_request(
         "received_ms": utc_ms(services.clock.now()),
         "source": source,
         "code": code,
-        "reason": reason,
+        "reason": reason.replace("\x00", "\ufffd"),
         "message_id": None,
         "raw_size": len(raw) if size is None else size,
-        "raw": raw[:_RAW_HEAD].decode("utf-8", "replace"),
+        "raw": raw[:_RAW_HEAD].decode("utf-8", "replace").replace("\x00", "\ufffd"),
     }
     await asyncio.wrap_future(ingestor(services).writer.submit([], [row]))
 

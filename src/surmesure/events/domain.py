@@ -79,8 +79,10 @@ def _reject(code: str, reason: str, item: Any, raw: bytes | None = None) -> Reje
     message_id = item.get("messageId") if isinstance(item, dict) else None
     if not isinstance(message_id, str):
         message_id = None
-    text = raw.decode("utf-8", "replace")
-    return Rejected(code, reason, message_id[:255] if message_id else None, text, len(raw))
+    text = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+    if message_id:
+        message_id = message_id[:255].replace("\x00", "\ufffd")
+    return Rejected(code, reason.replace("\x00", "\ufffd"), message_id or None, text, len(raw))
 
 
 def _first_error(error: ValidationError) -> str:
@@ -133,6 +135,9 @@ def normalize(
             item,
             raw,
         )
+    if any("\x00" in v for v in (event.messageId, event.event, event.name, user_id, anonymous_id) if v):
+        # no store keeps NUL in a text column (PostgreSQL refuses it): refuse it here, alone
+        return _reject("events.invalid_event", "ids and names must not contain a NUL character", item, raw)
     missing = _missing_field(event)
     if missing:
         return _reject("events.missing_field", missing, item, raw)

@@ -157,24 +157,31 @@ class GroupCommitWriter:
         return group
 
     def _commit(self, group: list[Pending]) -> None:
-        n = sum(len(p.rows) + len(p.quarantine) for p in group)
         try:
             statuses, accepted = self._write(group)
         except Exception as error:  # the store is down or full: answer 503, ack nothing
+            if len(group) > 1:
+                # one request's rows may be what the store refuses: commit each request
+                # alone so the others are not held hostage by it
+                for pending in group:
+                    self._commit([pending])
+                return
             log.exception("group commit failed")
             self.last_error = error
-            for pending in group:
-                pending.future.set_exception(
-                    Unavailable("the event store is unavailable; nothing was stored", retry_after=2)
-                )
+            self._release(group)
+            group[0].future.set_exception(
+                Unavailable("the event store is unavailable; nothing was stored", retry_after=2)
+            )
         else:
             self._backlog += accepted
             self._wake_pipeline = True
+            self._release(group)
             for pending, status in zip(group, statuses, strict=True):
                 pending.future.set_result(status)
-        finally:
-            with self._lock:
-                self._pending_events -= n
+
+    def _release(self, group: list[Pending]) -> None:
+        with self._lock:
+            self._pending_events -= sum(len(p.rows) + len(p.quarantine) for p in group)
 
     def _write(self, group: list[Pending]) -> tuple[list[list[str]], int]:
         commit_id = new_id()

@@ -283,8 +283,8 @@ class Unifier:
             body = ev.body
             profile.last_seq = max(profile.last_seq, ev.seq)
             stamp = [ev.ts_ms, str(body.get("messageId", ""))]
-            if body.get("type") == "identify" and isinstance(body.get("traits"), dict):
-                for key, value in body["traits"].items():
+            if body.get("type") == "identify":
+                for key, value in _identify_traits(body).items():
                     if key not in profile.trait_times or stamp > profile.trait_times[key]:
                         profile.traits[key] = value
                         profile.trait_times[key] = stamp
@@ -329,3 +329,11 @@ class Unifier:
             "kept_keys": sorted(group - absorbed),
             "other_keys": sorted(absorbed),
         }
+
+
+def _identify_traits(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Traits of an identify call: top-level (Segment) over ``context.traits`` (RudderStack)."""
+    context = body.get("context")
+    nested = context.get("traits") if isinstance(context, dict) else None
+    top = body.get("traits")
+    return {**(nested if isinstance(nested, dict) else {}), **(top if isinstance(top, dict) else {})}
