@@ -32,10 +32,12 @@ __all__ = [
     "PG_URL",
     "WRITE_KEY",
     "Server",
+    "analyze",
     "ceiling_rows",
     "fresh_store",
     "insert_ceiling",
     "pg_reachable",
+    "pg_settings",
     "verify_store",
 ]
 
@@ -203,6 +205,38 @@ def insert_ceiling(url: str, batches: list[list[dict[str, Any]]], synchronous: s
             with engine.begin() as conn:
                 conn.execute(insert, rows)
         return time.perf_counter() - start
+    finally:
+        engine.dispose()
+
+
+def pg_settings() -> dict[str, str]:
+    """The server settings that change what a PostgreSQL run means."""
+    engine = sa.create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: str(conn.execute(sa.text(f"SHOW {name}")).scalar_one())
+                for name in ("server_version", "autovacuum", "synchronous_commit", "fsync", "shared_buffers")
+            }
+    finally:
+        engine.dispose()
+
+
+def analyze(url: str) -> None:
+    """ANALYZE every table of the store's schema, as autovacuum would once a table has grown.
+
+    Without statistics the planner takes a never-analyzed table for tiny and scans it
+    whole for each messageId lookup, which makes ingestion quadratic.
+    """
+    engine = db.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(
+                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            ).scalars()
+            for table in list(tables):
+                conn.execute(sa.text(f'ANALYZE "{table}"'))
+            conn.commit()
     finally:
         engine.dispose()
 

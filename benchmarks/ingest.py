@@ -38,10 +38,12 @@ from _shop import batch_bodies, shop_events, single_bodies  # noqa: E402
 from _stores import (  # noqa: E402
     WRITE_KEY,
     Server,
+    analyze,
     ceiling_rows,
     fresh_store,
     insert_ceiling,
     pg_reachable,
+    pg_settings,
     verify_store,
 )
 
@@ -96,6 +98,7 @@ def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
             "-o",
             str(out),
             "--nonblocking",
+            "--idle",  # wall time per thread: the writer thread waiting on the store shows too
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -125,6 +128,8 @@ def measure_server(
             if warm_stats.errors:
                 raise RuntimeError(f"warm-up failed: {warm_stats.errors[0]}\n{server.log_tail()}")
             wait_backlog(server.port, time.perf_counter() + 60)
+            if kind == "postgres" and args.pg_analyze:
+                analyze(url)
             spy = _py_spy(server.process.pid, spy_out) if spy_out and server.process else None
             cpu0 = server.cpu_seconds()
             stats = send_all(
@@ -286,6 +291,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--time-cap", type=float, default=180.0, help="seconds per measurement")
     p.add_argument("--people", type=int, default=3000)
+    p.add_argument(
+        "--no-pg-analyze",
+        dest="pg_analyze",
+        action="store_false",
+        help="do not ANALYZE the PostgreSQL tables after the warm-up (matters when autovacuum is off)",
+    )
     p.add_argument("--client", choices=CLIENTS, default="asyncio")
     p.add_argument(
         "--py-spy",
@@ -315,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.store == "postgres":
             return 2
         stores.remove("postgres")
+    pg = pg_settings() if "postgres" in stores else {}
+    if pg:
+        print(
+            f"PostgreSQL {pg['server_version']}: autovacuum={pg['autovacuum']}, "
+            f"synchronous_commit={pg['synchronous_commit']}, fsync={pg['fsync']}; "
+            f"tables ANALYZEd after the warm-up: {'yes' if args.pg_analyze else 'no'}"
+        )
     modes = _modes(args.modes, args.batch_sizes)
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%d-%H%M%S")
@@ -393,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                         "python": platform.python_version(),
                     },
                     "git": _git(),
+                    "postgres": pg,
                     "options": vars(args),
                     "targets": {
                         "batch_eps_sqlite": TARGET_BATCH_EPS_SQLITE,
