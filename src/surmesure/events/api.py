@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from surmesure.access.domain import Principal
 from surmesure.access.guards import principal_for
 from surmesure.clock import utc_ms
 from surmesure.deps import Services, ServicesDep
@@ -231,13 +232,9 @@ def _status(result: IngestResult) -> None:
     summary="Send many events at once (Segment batch API)",
 )
 async def batch(request: Request, services: ServicesDep) -> JSON:
-    provisional = principal_for_safe(request, services)
-    body = await _read_body(
-        request, services.settings.ingest.max_batch_bytes, services, provisional, BatchTooLarge
+    body, payload, principal = await _receive(
+        request, services, services.settings.ingest.max_batch_bytes, BatchTooLarge
     )
-    payload = await _parse(body, services, provisional)
-    body_key = payload.get("writeKey") if isinstance(payload, dict) else None
-    principal = principal_for(request, services, body_key if isinstance(body_key, str) else None)
     try:
         parsed = BatchIn.model_validate(payload)
     except ValidationError as error:
@@ -253,23 +250,26 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
     return JSON(result.model_dump())
 
 
-def principal_for_safe(request: Request, services: Services) -> str:
-    """Authenticate from headers when possible; a body key is checked after parsing."""
+async def _receive(
+    request: Request, services: Services, limit: int, too_large: type[InvalidInput]
+) -> tuple[bytes, Any, Principal]:
+    """Read, decode and parse a body, and authenticate (the key may be in the body)."""
     try:
-        return principal_for(request, services).source
+        provisional = principal_for(request, services).source
     except Forbidden:
-        return UNAUTHENTICATED
+        provisional = UNAUTHENTICATED
+    body = await _read_body(request, limit, services, provisional, too_large)
+    payload = await _parse(body, services, provisional)
+    body_key = payload.get("writeKey") if isinstance(payload, dict) else None
+    principal = principal_for(request, services, body_key if isinstance(body_key, str) else None)
+    return body, payload, principal
 
 
 def _single(kind: str) -> Any:
     async def endpoint(request: Request, services: ServicesDep) -> JSON:
-        source = principal_for_safe(request, services)
-        body = await _read_body(
-            request, services.settings.ingest.max_event_bytes, services, source, EventTooLarge
+        _body, payload, principal = await _receive(
+            request, services, services.settings.ingest.max_event_bytes, EventTooLarge
         )
-        payload = await _parse(body, services, source)
-        body_key = payload.get("writeKey") if isinstance(payload, dict) else None
-        principal = principal_for(request, services, body_key if isinstance(body_key, str) else None)
         result = await ingestor(services).ingest(
             [payload], forced_type=kind, **_options(request, principal.source)
         )
