@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure.db import BigId, JsonText, dialect_insert, metadata
+from surmesure.db import BigId, JsonText, metadata
 
 __all__ = ["identifiers", "links", "merges", "profiles", "separations"]
 
@@ -144,18 +145,13 @@ def upsert_links(conn: sa.Connection, new_links: Iterable[Any]) -> None:
     ]
     if not rows:
         return
-    stmt = dialect_insert(conn, links)
-    excluded = stmt.excluded
-    earlier = sa.or_(
-        excluded.ts_ms < links.c.ts_ms,
-        sa.and_(excluded.ts_ms == links.c.ts_ms, excluded.message_id < links.c.message_id),
+    earlier = (
+        'excluded."ts_ms" < "identity_links"."ts_ms" OR (excluded."ts_ms" = "identity_links"."ts_ms"'
+        ' AND excluded."message_id" < "identity_links"."message_id")'
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[links.c.key_a, links.c.key_b],
-        set_={"ts_ms": excluded.ts_ms, "message_id": excluded.message_id},
-        where=earlier,
+    conn.execute(
+        _upsert(links, _columns(links, rows), ("key_a", "key_b"), ("ts_ms", "message_id"), earlier), rows
     )
-    conn.execute(stmt, rows)
 
 
 def set_link_acceptance(conn: sa.Connection, pairs: Iterable[tuple[str, str]], accepted: bool) -> None:
@@ -172,23 +168,49 @@ def set_link_acceptance(conn: sa.Connection, pairs: Iterable[tuple[str, str]], a
 def upsert_identifiers(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    stmt = dialect_insert(conn, identifiers)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[identifiers.c.key], set_={"profile_id": stmt.excluded.profile_id}
-    )
-    conn.execute(stmt, list(rows))
+    conn.execute(_upsert(identifiers, _columns(identifiers, rows), ("key",), ("profile_id",)), list(rows))
 
 
 def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or replace whole profile rows."""
     if not rows:
         return
-    stmt = dialect_insert(conn, profiles)
     columns = ("merged_into", "updated_ms", "traits", "trait_times", "features", "consent", "last_seq")
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[profiles.c.profile_id], set_={c: stmt.excluded[c] for c in columns}
-    )
-    conn.execute(stmt, list(rows))
+    conn.execute(_upsert(profiles, _columns(profiles, rows), ("profile_id",), columns), list(rows))
+
+
+def _columns(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if c.name in rows[0])
+
+
+@cache
+def _upsert(
+    table: sa.Table,
+    columns: tuple[str, ...],
+    conflict: tuple[str, ...],
+    update: tuple[str, ...],
+    where: str = "",
+) -> sa.TextClause:
+    """``INSERT ... ON CONFLICT (...) DO UPDATE SET ... [WHERE ...]``, built once, as text.
+
+    SQLite and PostgreSQL share this syntax. SQLAlchemy 2.0's dialect upserts carry no
+    cache key, so each execution built and compiled the statement again (about 1 ms,
+    three times per pipeline step). A text statement is compiled once; its typed bind
+    parameters keep the columns' conversions (JSON, booleans).
+    """
+
+    def q(name: str) -> str:
+        return f'"{name}"'
+
+    names = ", ".join(q(c) for c in columns)
+    values = ", ".join(f":{c}" for c in columns)
+    keys = ", ".join(q(c) for c in conflict)
+    sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)
+    condition = f" WHERE {where}" if where else ""
+    # every name comes from the table's metadata, every value is a bound parameter
+    insert = f"INSERT INTO {q(table.name)} ({names}) VALUES ({values})"  # noqa: S608
+    sql = f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {sets}{condition}"
+    return sa.text(sql).bindparams(*(sa.bindparam(c, type_=table.c[c].type) for c in columns))
 
 
 def mark_merged(conn: sa.Connection, absorbed: Mapping[str, str], now_ms: int) -> None:
