@@ -103,8 +103,20 @@ class Server:
 
     url: str
     synchronous: str = "FULL"
+    switch_interval: float | None = None  # sys.setswitchinterval in the server; None: Python's 5 ms
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
+
+    def command(self) -> list[str]:
+        serve = ["serve", "--port", str(self.port)]
+        if self.switch_interval is None:
+            return [sys.executable, "-m", "surmesure.cli", *serve]
+        launcher = (
+            "import sys; sys.setswitchinterval(float(sys.argv[1])); "
+            "sys.argv = ['surmesure', *sys.argv[2:]]; "
+            "from surmesure.cli import main; main()"
+        )
+        return [sys.executable, "-c", launcher, str(self.switch_interval), *serve]
 
     def __enter__(self) -> Server:
         self._tmp = tempfile.TemporaryDirectory(prefix="surmesure-serve-")
@@ -112,7 +124,7 @@ class Server:
         self.port = _free_port()
         self._log = open(data_dir / "server.log", "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "surmesure.cli", "serve", "--port", str(self.port)],
+            self.command(),
             env=server_env(self.url, self.synchronous, data_dir),
             cwd=data_dir,
             stdout=self._log,

@@ -121,7 +121,7 @@ def measure_server(
     conns = args.single_connections if single else args.connections
     n_events = sum(per_request)
     with fresh_store(kind) as url:
-        with Server(url, sync) as server:
+        with Server(url, sync, args.switch_interval) as server:
             warm_stats = send_all(
                 args.client, server.port, path, warm, write_key=WRITE_KEY, concurrency=conns, time_cap=60
             )
@@ -297,6 +297,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="do not ANALYZE the PostgreSQL tables after the warm-up (matters when autovacuum is off)",
     )
+    p.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="start the server with sys.setswitchinterval(S) (default: Python's 0.005)",
+    )
     p.add_argument("--client", choices=CLIENTS, default="asyncio")
     p.add_argument(
         "--py-spy",
@@ -397,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                 entry["summary"] = summarize(entry)
                 entries.append(entry)
     print_table(entries, args.client)
+    if args.switch_interval is not None:
+        print(f"server started with sys.setswitchinterval({args.switch_interval}) (Python's default: 0.005)")
     if not args.no_json:
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"ingest-{stamp}.json"
