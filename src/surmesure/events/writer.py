@@ -30,6 +30,7 @@ __all__ = ["GroupCommitWriter", "Outcome", "Pending"]
 log = logging.getLogger(__name__)
 
 ACCEPTED, DUPLICATE, CONFLICT = "accepted", "duplicate", "conflict"
+_IDLE_S = 0.005  # no request for this long: the writer is idle and runs the pipeline
 
 
 @dataclass(slots=True)
@@ -62,6 +63,8 @@ class GroupCommitWriter:
         max_pipeline_backlog: int,
         pipeline_step: PipelineStep | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        pipeline_min_events: int = 1000,
+        pipeline_max_delay: float = 0.1,
     ) -> None:
         self._engine = engine
         self._max_pending = max_pending_events
@@ -76,6 +79,12 @@ class GroupCommitWriter:
         self._stopping = threading.Event()
         self._backlog = 0  # events committed and not yet through the pipeline (approximate)
         self._wake_pipeline = True
+        # While requests keep coming, the pipeline waits until this many events are
+        # committed, or this long: a step's cost is mostly per person and per query, so
+        # one step over many commits costs far less per event than one step per commit.
+        self._pipeline_min_events = pipeline_min_events
+        self._pipeline_max_delay = pipeline_max_delay
+        self._pipeline_ran = 0.0  # time.monotonic() of the last step
         self.last_error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -124,15 +133,26 @@ class GroupCommitWriter:
     # -- the writer thread -----------------------------------------------------------
     def _run(self) -> None:
         while not self._stopping.is_set():
-            group = self._take_group(timeout=0.05 if self._backlog == 0 else 0.0)
+            group = self._take_group(timeout=_IDLE_S if self._pipeline_waits() else 0.05)
             if group:
                 self._commit(group)
-            if self._pipeline_step is not None and (self._backlog > 0 or self._wake_pipeline):
+            if self._pipeline_due(idle=not group):
                 self._run_pipeline()
         # drain: answer whatever is still queued so no client waits forever
         group = self._take_group(timeout=0.0)
         if group:
             self._commit(group)
+
+    def _pipeline_waits(self) -> bool:
+        return self._pipeline_step is not None and (self._backlog > 0 or self._wake_pipeline)
+
+    def _pipeline_due(self, idle: bool) -> bool:
+        """Run a step now: no request came for a moment, enough events wait, or long enough."""
+        if not self._pipeline_waits():
+            return False
+        if idle or self._backlog >= self._pipeline_min_events:
+            return True
+        return time.monotonic() - self._pipeline_ran >= self._pipeline_max_delay
 
     def _take_group(self, timeout: float) -> list[Pending]:
         group: list[Pending] = []
@@ -238,6 +258,7 @@ class GroupCommitWriter:
 
     def _run_pipeline(self) -> None:
         assert self._pipeline_step is not None
+        self._pipeline_ran = time.monotonic()
         try:
             with db.writing(self._engine) as conn:
                 done = self._pipeline_step(conn)
