@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -64,6 +65,19 @@ def content_hash(item: dict[str, Any]) -> str:
     """Hash of what a client meant: retries re-stamp ``sentAt``, so it is left out."""
     content = {k: v for k, v in item.items() if k not in _HASH_EXCLUDED}
     return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def _minimize_ip(ip: str, mode: Literal["truncate", "hash", "drop"], key: str) -> str | None:
+    return minimize_ip(ip, mode, key=key)
+
+
+def _minimized_ip(ip: str, limits: Limits) -> str | None:
+    # Most events come from few addresses, and parsing one (ipaddress) cost a third of
+    # normalize(); the result depends only on the arguments. Long strings are not kept.
+    if len(ip) > 64:
+        return minimize_ip(ip, limits.ip_mode, key=limits.ip_key)
+    return _minimize_ip(ip, limits.ip_mode, limits.ip_key)
 
 
 def _iso(ms: int) -> str:
@@ -164,7 +178,7 @@ def normalize(
     context = {**(batch_context or {}), **event.context}
     ip = context.get("ip") if isinstance(context.get("ip"), str) else client_ip
     if ip:
-        minimized = minimize_ip(ip, limits.ip_mode, key=limits.ip_key)
+        minimized = _minimized_ip(ip, limits)
         if minimized is None:
             context.pop("ip", None)
         else:
