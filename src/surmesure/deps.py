@@ -31,7 +31,8 @@ class Services:
     capabilities: dict[str, Any] = field(default_factory=dict)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain-function dependency in a worker thread
     services: Services = request.app.state.services
     return services
 
