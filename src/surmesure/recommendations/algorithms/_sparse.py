@@ -1,0 +1,47 @@
+"""Sparse helpers shared by the neighbourhood models."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix
+
+__all__ = ["binary", "top_k_per_row"]
+
+
+def binary(matrix: csr_matrix) -> csr_matrix:
+    """1 where the cell is positive, as float32, same shape."""
+    parts = ((matrix.data > 0).astype(np.float32), matrix.indices.copy(), matrix.indptr.copy())
+    out = csr_matrix(parts, shape=matrix.shape)
+    out.eliminate_zeros()
+    return out
+
+
+def top_k_per_row(matrix: csr_matrix, k: int) -> csr_matrix:
+    """Keep the ``k`` largest positive values of each row (ties: the lower column)."""
+    m = csr_matrix(matrix, dtype=np.float32, copy=True)
+    m.data[~np.isfinite(m.data) | (m.data <= 0)] = 0
+    m.eliminate_zeros()
+    m.sort_indices()
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    # within each row: by value descending, then column ascending
+    order = np.lexsort((m.indices, -m.data, rows))
+    rank = np.empty(len(order), dtype=np.int64)
+    starts = m.indptr[rows[order]]
+    rank[order] = np.arange(len(order)) - starts
+    keep: npt.NDArray[np.bool_] = rank < k
+    out = csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape, dtype=np.float32)
+    out.sort_indices()
+    return out
+
+
+def session_row(items: npt.ArrayLike, n_items: int, half_life_steps: float) -> csr_matrix:
+    """A 1xn_items row from a session's item indices in viewing order: the last item
+    weighs 1, each step back halves the weight every ``half_life_steps`` steps."""
+    seq = np.asarray(items, dtype=np.intp).reshape(-1)
+    seq = seq[(seq >= 0) & (seq < n_items)]
+    steps_back = np.arange(len(seq))[::-1].astype(np.float64)
+    weights = np.exp2(-steps_back / max(half_life_steps, 1e-9)).astype(np.float32)
+    row = csr_matrix((weights, (np.zeros(len(seq), dtype=np.intp), seq)), shape=(1, n_items))
+    row.sum_duplicates()
+    return row
