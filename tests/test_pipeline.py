@@ -32,13 +32,12 @@ def test_a_failing_entry_is_set_aside_and_the_rest_flows(tmp_path: Path, store_u
     ingestor = services.capabilities["ingestor"]
     writer = services.capabilities["writer"]
     # commit three separate groups (three outbox entries) without a pipeline running
-    writer._pipeline_step = None
     writer.start()
     for name in ("Good 1", "Poison", "Good 2"):
         assert ingestor.ingest_sync([track(name, userId=f"user-{name}")], source="test").accepted == 1
     writer.stop()
 
-    step = pipeline.make_step(services, PoisonedUnifier(services.settings))
+    step = pipeline.make_step(services.clock, PoisonedUnifier(services.settings))
     outcomes = []
     for _ in range(12):
         try:

@@ -66,11 +66,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         services = build_services(settings, clock)
         app.state.services = services
         services.capabilities["writer"].start()
+        services.capabilities["pipeline"].start()
         try:
             yield
         finally:
-            services.capabilities["writer"].stop()
-            services.engine.dispose()
+            services.close()
 
     app = FastAPI(
         title="surmesure",

@@ -124,6 +124,24 @@ class PrivacySettings(BaseModel):
     ip_mode: Literal["truncate", "hash", "drop"] = "truncate"
 
 
+class PipelineSettings(BaseModel):
+    """The pipeline worker: what turns committed events into profiles (and later more)."""
+
+    mode: Literal["process", "thread"] = Field(
+        default="process",
+        description=(
+            "`process`: a worker process beside the server, so ingestion and profiles use two "
+            "cores; `thread`: a thread of the server process (tests, tiny deployments)."
+        ),
+    )
+    poll_interval_ms: int = Field(
+        default=5, ge=1, description="How often an idle worker looks for new events."
+    )
+    max_commits_per_step: int = Field(
+        default=50, ge=1, description="Group commits folded into profiles in one transaction."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SURMESURE_",
@@ -140,6 +158,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @classmethod
     def settings_customise_sources(

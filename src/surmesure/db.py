@@ -7,6 +7,12 @@ schema changes ship as Alembic migrations in ``surmesure/migrations``.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's busy timeout alone
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "BigId",
@@ -26,6 +37,8 @@ __all__ = [
     "is_sqlite",
     "loads",
     "metadata",
+    "named_lock",
+    "sqlite_path",
     "upgrade",
     "writing",
 ]
@@ -121,13 +134,108 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int 
     return sa.create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
-def writing(engine: Engine) -> Any:
+class _WriteLock:
+    """One SQLite file's writers, in line: this process's threads, then other processes.
+
+    SQLite lets one writer in at a time; a writer that finds the lock taken polls for
+    it with growing sleeps (1, 2, 5, 10... ms), so two busy writers (the ingestion
+    writer and the pipeline worker, in two processes) lose much of their time
+    sleeping past the moment the lock was released. A blocking ``flock`` on a file
+    beside the database hands the lock over the moment it is released.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._threads = threading.Lock()
+        self._path = path
+        self._file: Any = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._threads:
+            if fcntl is None:
+                yield
+                return
+            if self._file is None:
+                self._file = open(self._path, "a+b")  # noqa: SIM115 - kept open for the process's life
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+
+
+@cache
+def _write_lock(database: str) -> _WriteLock:
+    return _WriteLock(Path(database + "-writelock"))
+
+
+def sqlite_path(engine_or_conn: Engine | sa.Connection) -> str | None:
+    """The database file of an SQLite engine; None for other stores and in-memory ones."""
+    if not is_sqlite(engine_or_conn):
+        return None
+    database = engine_or_conn.engine.url.database
+    return None if not database or database == ":memory:" else str(Path(database).resolve())
+
+
+@contextmanager
+def named_lock(engine: Engine, name: str, *, should_stop: Any, poll_s: float = 0.5) -> Iterator[bool]:
+    """Hold a store-wide lock called ``name``, waiting for it; yields False if
+    ``should_stop()`` turned true before it was free.
+
+    SQLite: an ``flock`` on a file beside the database. PostgreSQL: a session advisory
+    lock on a connection kept for the duration, keyed by the schema and ``name``.
+    """
+    path = sqlite_path(engine)
+    if path is not None:
+        with open(f"{path}-{name}.lock", "a+b") as handle:
+            while fcntl is not None:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if should_stop():
+                        yield False
+                        return
+                    time.sleep(poll_s)
+            try:
+                yield True
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return
+    with engine.connect() as conn:
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+        digest = hashlib.blake2b(f"{schema}/{name}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
+            conn.rollback()
+            if should_stop():
+                yield False
+                return
+            time.sleep(poll_s)
+        conn.commit()  # the lock belongs to the session and outlives the transaction
+        try:
+            yield True
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[sa.Connection]:
     """``with writing(engine) as conn:`` — a transaction that will write.
 
-    On SQLite it takes the write lock at BEGIN (waiting up to the busy timeout);
-    elsewhere it is a plain ``engine.begin()``.
+    On SQLite, writers of the same file wait in line (:class:`_WriteLock`), then take
+    SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``); elsewhere it is a plain
+    ``engine.begin()``.
     """
-    return engine.execution_options(sqlite_immediate=True).begin()
+    path = sqlite_path(engine)
+    if path is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _write_lock(path).held(), engine.execution_options(sqlite_immediate=True).begin() as conn:
+        yield conn
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:

@@ -30,6 +30,15 @@ class Services:
     #: capability's name; its ``api`` module reads it back with a typed accessor.
     capabilities: dict[str, Any] = field(default_factory=dict)
 
+    def close(self) -> None:
+        """Stop every capability that runs something (last started, first stopped), then
+        close the store's connections."""
+        for service in reversed(list(self.capabilities.values())):
+            stop = getattr(service, "stop", None)
+            if callable(stop):
+                stop()
+        self.engine.dispose()
+
 
 async def get_services(request: Request) -> Services:
     # async on purpose: FastAPI runs a plain-function dependency in a worker thread

@@ -17,7 +17,13 @@ async def healthz() -> JSON:
     return JSON({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the writer runs and the pipeline keeps up")
+@router.get("/readyz", summary="Readiness: the writer and the pipeline worker run; how far behind")
 async def readyz(services: ServicesDep) -> JSON:
-    writer = services.capabilities["writer"]
-    return JSON({"status": "ok", "pipeline_backlog": writer.backlog})
+    pipeline = services.capabilities["pipeline"]
+    alive = pipeline.alive
+    body = {
+        "status": "ok" if alive else "degraded",
+        "pipeline": "running" if alive else "stopped",
+        "pipeline_backlog": pipeline.backlog(),
+    }
+    return JSON(body, status_code=200 if alive else 503)

@@ -1,36 +1,46 @@
-"""What happens after an event is accepted, as an explicit list, and the wiring of
-each capability's services into :class:`~surmesure.deps.Services`.
+"""What happens after an event is accepted, as an explicit list; the worker that runs
+it; and the wiring of each capability's services into :class:`~surmesure.deps.Services`.
 
-The steps run in order on each committed group of events, inside the writer thread
-(embedded mode) so the store has a single writer: profiles (identity, traits,
-features); later segments and journeys.
+The steps run in order on each group commit's events (the outbox), in the pipeline
+worker: profiles (identity, traits, features); later segments and journeys. The worker
+is a process of its own beside the server by default (``pipeline.mode``), so that
+ingestion and profiles each have a core; in ``thread`` mode it is a thread of the
+server. Either way one worker per store works at a time (a store-wide lock), which is
+what lets it keep the hot part of the identity graph and of the profiles in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure.clock import utc_ms
+from surmesure import db
+from surmesure.clock import Clock, SystemClock, utc_ms
+from surmesure.config import Settings
 from surmesure.deps import Services
 from surmesure.events import store as event_store
 from surmesure.events.domain import Limits
 from surmesure.events.service import Ingestor
-from surmesure.events.writer import GroupCommitWriter
+from surmesure.events.writer import GroupCommitWriter, outbox_events
 from surmesure.profiles.service import ProfileService
 from surmesure.profiles.unify import Unifier
 
-__all__ = ["STEPS", "build_capabilities", "make_step"]
+__all__ = ["STEPS", "Pipeline", "build_capabilities", "make_step", "run_worker"]
 
 #: the pipeline, in order; ``tests/test_pipeline.py`` checks every capability that
 #: reacts to events is listed here.
 STEPS: tuple[str, ...] = ("profiles",)
 
-_CHUNK_OUTBOX_ROWS = 50
 _ATTEMPTS_BEFORE_DEAD_LETTER = 4
+_IDLE_AFTER_S = 1.0  # no events for this long: poll ten times less often
+_LOCK_NAME = "pipeline"
 log = logging.getLogger(__name__)
 
 
@@ -60,23 +70,120 @@ def build_capabilities(services: Services) -> None:
         ip_key=settings.identity.hash_key.get_secret_value(),
     )
 
-    unifier = Unifier(settings)
-    step = make_step(services, unifier)
-
     writer = GroupCommitWriter(
         services.engine,
         max_pending_events=settings.ingest.max_pending_events,
         max_group_events=settings.ingest.group_commit_max_events,
         max_pipeline_backlog=settings.ingest.max_pending_events * 4,
-        pipeline_step=step,
         now_ms=lambda: utc_ms(services.clock.now()),
     )
     services.capabilities["writer"] = writer
     services.capabilities["ingestor"] = Ingestor(writer, limits, services.clock)
-    services.capabilities["profiles"] = ProfileService(services.engine, settings, services.clock, unifier)
+    services.capabilities["profiles"] = ProfileService(
+        services.engine, settings, services.clock, Unifier(settings)
+    )
+    services.capabilities["pipeline"] = Pipeline(services)
 
 
-def make_step(services: Services, unifier: Unifier) -> Callable[[sa.Connection], int]:
+class Pipeline:
+    """Starts and stops the pipeline worker, and tells how far behind it is."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._thread: threading.Thread | None = None
+        self._process: Any = None
+        self._stop: Any = None
+
+    def start(self) -> None:
+        """Start the worker (a second call is harmless)."""
+        if self._thread is not None or self._process is not None:
+            return
+        settings = self.services.settings
+        if settings.pipeline.mode == "thread":
+            stop = threading.Event()
+            self._stop = stop
+            self._thread = threading.Thread(
+                target=run_worker,
+                args=(self.services.engine, settings, self.services.clock, stop.is_set),
+                name="surmesure-pipeline",
+                daemon=True,
+            )
+            self._thread.start()
+        else:
+            context = multiprocessing.get_context("spawn")
+            self._stop = context.Event()
+            self._process = context.Process(
+                target=_process_main,
+                args=(settings, self._stop, os.getpid()),
+                name="surmesure-pipeline",
+                daemon=True,
+            )
+            self._process.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout)
+            self._process = None
+
+    def backlog(self) -> int:
+        """Events committed and not yet through every step (exact, from the store)."""
+        with self.services.engine.connect() as conn:
+            return outbox_events(conn)
+
+    @property
+    def alive(self) -> bool:
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return self._process is not None and bool(self._process.is_alive())
+
+
+def _process_main(settings: Settings, stop: Any, parent_pid: int) -> None:
+    """The worker process: its own engine, stopping with the server that started it."""
+    logging.basicConfig(level=logging.WARNING)
+    engine = db.create_engine(
+        settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=2
+    )
+    try:
+        run_worker(engine, settings, SystemClock(), lambda: stop.is_set() or os.getppid() != parent_pid)
+    finally:
+        engine.dispose()
+
+
+def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop: Callable[[], bool]) -> None:
+    """Run the steps over the outbox until ``should_stop()``; one worker per store at a time."""
+    unifier = Unifier(settings)
+    step = make_step(clock, unifier, settings.pipeline.max_commits_per_step)
+    poll = settings.pipeline.poll_interval_ms / 1000
+    with db.named_lock(engine, _LOCK_NAME, should_stop=should_stop) as leader:
+        if not leader:
+            return
+        last_work = time.monotonic()
+        while not should_stop():
+            try:
+                with db.writing(engine) as conn:
+                    done = step(conn)
+            except Exception:
+                # what the failed transaction changed in memory never reached the store
+                unifier.cache.clear()
+                log.exception("pipeline step failed; it will be retried")
+                time.sleep(0.2)
+                continue
+            now = time.monotonic()
+            if done:
+                last_work = now
+            else:
+                time.sleep(poll if now - last_work < _IDLE_AFTER_S else poll * 10)
+
+
+def make_step(clock: Clock, unifier: Unifier, max_commits: int = 50) -> Callable[[sa.Connection], int]:
     """The pipeline step the writer runs between commits: one chunk of the outbox.
 
     A chunk that fails is retried one entry at a time; an entry that keeps failing is
@@ -86,7 +193,7 @@ def make_step(services: Services, unifier: Unifier) -> Callable[[sa.Connection],
     failures = _Failures()
 
     def step(conn: sa.Connection) -> int:
-        now_ms = utc_ms(services.clock.now())
+        now_ms = utc_ms(clock.now())
         if failures.count >= _ATTEMPTS_BEFORE_DEAD_LETTER:
             # the same single entry failed again and again: set it aside, keep the rest flowing
             stuck = event_store.pending_outbox(conn, 1)
@@ -98,7 +205,7 @@ def make_step(services: Services, unifier: Unifier) -> Callable[[sa.Connection],
             failures.reset()
             return 1
         # after a failure, go one entry at a time to find the one that fails
-        outbox_rows = event_store.pending_outbox(conn, 1 if failures.count else _CHUNK_OUTBOX_ROWS)
+        outbox_rows = event_store.pending_outbox(conn, 1 if failures.count else max_commits)
         if not outbox_rows:
             return 0
         rows: list[sa.Row[Any]] = []

@@ -25,8 +25,7 @@ PEOPLE, ITEMS, SEED = 200, 100, 5
 def services(settings: Settings) -> Iterator[Services]:
     built = build_services(settings)
     yield built
-    built.capabilities["writer"].stop()
-    built.engine.dispose()
+    built.close()
 
 
 def count(services: Services, table: sa.Table) -> int:
@@ -46,7 +45,7 @@ def test_every_generated_event_and_item_is_stored_and_nothing_quarantined(servic
     assert count(services, events) == len(generated.events)
     assert count(services, quarantine) == 0
     assert count(services, items) == ITEMS
-    assert services.capabilities["writer"].backlog == 0
+    assert services.capabilities["pipeline"].backlog() == 0
     assert set(report.seconds) == {"generate", "items", "events", "pipeline"}
 
 

@@ -42,8 +42,7 @@ def demo(tmp_path: Path, sqlite_url: str, demo_shop: DemoShop) -> Iterator[LiveS
         id="x1", title=NASTY, brand=NASTY, category_path=["Women", NASTY], price=1.0, currency="EUR"
     )
     upsert_items(services.engine, [nasty], 0)
-    services.capabilities["writer"].stop()
-    services.engine.dispose()
+    services.close()
     with LiveServer(settings) as live:
         yield live
 

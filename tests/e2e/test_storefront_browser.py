@@ -58,8 +58,7 @@ def shop(tmp_path: Path, sqlite_url: str) -> Iterator[LiveServer]:
     settings = make_settings(tmp_path / "data", sqlite_url, demo=True)
     services = build_services(settings)
     load_demo(services, people=30, items=60, seed=4, now=datetime.now(UTC), progress=False)
-    services.capabilities["writer"].stop()
-    services.engine.dispose()
+    services.close()
     with LiveServer(settings) as live:
         yield live
 

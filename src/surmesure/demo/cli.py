@@ -57,8 +57,10 @@ def ensure_demo(
     services = build_services(settings)
     try:
         if not _is_empty(services):
-            console.print(f"[dim]The store in {settings.data_dir} already holds data: not regenerating "
-                          "(use --reset to start over).[/]")
+            console.print(
+                f"[dim]The store in {settings.data_dir} already holds data: not regenerating "
+                "(use --reset to start over).[/]"
+            )
             return None
         console.print(f"Generating the demo shop: {people} people, {items} items, seed {seed}...")
         report = load_demo(services, people=people, items=items, seed=seed, console=console)
@@ -68,8 +70,7 @@ def ensure_demo(
         )
         return report
     finally:
-        services.capabilities["writer"].stop()
-        services.engine.dispose()
+        services.close()
 
 
 def run_demo(

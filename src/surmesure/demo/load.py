@@ -69,12 +69,15 @@ def load_shop(
 ) -> LoadReport:
     """Write ``shop``'s items and events, then wait until the pipeline has seen them all.
 
-    Starts the writer thread if it is not running (starting twice is harmless).
+    Starts the writer and the pipeline worker if they are not running (starting twice
+    is harmless).
     """
     report = LoadReport(people=len(shop.people), items=len(shop.items), events_generated=len(shop.events))
     writer = services.capabilities["writer"]
+    pipeline = services.capabilities["pipeline"]
     ingestor = services.capabilities["ingestor"]
     writer.start()
+    pipeline.start()
     with _progress(console, enabled=progress) as bars:
         clock = time.monotonic()
         task = bars.add_task("catalogue", total=len(shop.items))
@@ -98,7 +101,7 @@ def load_shop(
         report.seconds["events"] = time.monotonic() - clock
 
         clock = time.monotonic()
-        _wait_pipeline(writer, bars, bars.add_task("profiles", total=None))
+        _wait_pipeline(pipeline, bars, bars.add_task("profiles", total=None))
         report.seconds["pipeline"] = time.monotonic() - clock
     return report
 
@@ -113,15 +116,19 @@ def _ingest(ingestor: Any, chunk: list[dict[str, Any]]) -> Any:
     return ingestor.ingest_sync(chunk, source=SOURCE)
 
 
-def _wait_pipeline(writer: Any, bars: Progress, task: TaskID) -> None:
+def _wait_pipeline(pipeline: Any, bars: Progress, task: TaskID) -> None:
     deadline = time.monotonic() + PIPELINE_TIMEOUT_S
-    initial = max(int(writer.backlog), 1)
+    backlog = pipeline.backlog()
+    initial = max(backlog, 1)
     bars.update(task, total=initial)
-    while writer.backlog > 0 or not writer.queue_empty():
+    while backlog > 0:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the pipeline still has {writer.backlog} events to process")
-        bars.update(task, completed=max(0, initial - int(writer.backlog)))
+            raise TimeoutError(f"the pipeline still has {backlog} events to process")
+        if not pipeline.alive:
+            raise RuntimeError(f"the pipeline worker stopped with {backlog} events to process")
+        bars.update(task, completed=max(0, initial - backlog))
         time.sleep(0.05)
+        backlog = pipeline.backlog()
     bars.update(task, completed=initial)
 
 

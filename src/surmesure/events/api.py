@@ -106,9 +106,6 @@ def ingestor(services: Services) -> Ingestor:
     return value
 
 
-
-
-
 class _Inflater:
     """Undo ``Content-Encoding`` (gzip, deflate) as chunks arrive, never past a limit."""
 

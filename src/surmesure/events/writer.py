@@ -3,8 +3,8 @@
 SQLite allows one writer at a time and every commit costs an fsync, so requests hand
 their rows to this thread, which commits whatever has queued up in one transaction and
 then answers each request. A request is acknowledged only after its rows are durable.
-Between commits the thread runs the pipeline's steps (profiles, segments...), so in
-embedded mode there is a single writer and no lock contention.
+Each commit also writes one outbox entry naming its events, which the pipeline worker
+(``surmesure/pipeline.py``) takes from there.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from surmesure.errors import Overloaded, Unavailable
 from surmesure.events import store
 from surmesure.ids import new_id
 
-__all__ = ["GroupCommitWriter", "Outcome", "Pending"]
+__all__ = ["GroupCommitWriter", "Outcome", "Pending", "outbox_events"]
 
 log = logging.getLogger(__name__)
 
 ACCEPTED, DUPLICATE, CONFLICT = "accepted", "duplicate", "conflict"
-_IDLE_S = 0.005  # no request for this long: the writer is idle and runs the pipeline
+_BACKLOG_EVERY_S = 0.1  # how often the writer reads the pipeline's backlog from the store
 
 
 @dataclass(slots=True)
@@ -48,11 +48,8 @@ class Outcome:
     groups: int
 
 
-PipelineStep = Callable[[sa.Connection], int]
-
-
 class GroupCommitWriter:
-    """Commits queued rows in groups; runs ``pipeline_step`` between commits."""
+    """Commits queued rows in groups; refuses more when too much waits (here or in the pipeline)."""
 
     def __init__(
         self,
@@ -61,37 +58,28 @@ class GroupCommitWriter:
         max_pending_events: int,
         max_group_events: int,
         max_pipeline_backlog: int,
-        pipeline_step: PipelineStep | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-        pipeline_min_events: int = 1000,
-        pipeline_max_delay: float = 0.1,
     ) -> None:
         self._engine = engine
         self._max_pending = max_pending_events
         self._max_group = max_group_events
         self._max_backlog = max_pipeline_backlog
-        self._pipeline_step = pipeline_step
         self._now_ms = now_ms
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._pending_events = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._backlog = 0  # events committed and not yet through the pipeline (approximate)
-        self._wake_pipeline = True
-        # While requests keep coming, the pipeline waits until this many events are
-        # committed, or this long: a step's cost is mostly per person and per query, so
-        # one step over many commits costs far less per event than one step per commit.
-        self._pipeline_min_events = pipeline_min_events
-        self._pipeline_max_delay = pipeline_max_delay
-        self._pipeline_ran = 0.0  # time.monotonic() of the last step
+        # events committed and not yet through the pipeline, read from the store at most
+        # every _BACKLOG_EVERY_S and counted up by each commit in between
+        self._backlog = 0
+        self._backlog_read = 0.0
         self.last_error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
-            with self._engine.connect() as conn:
-                self._backlog = _outbox_events(conn)
+            self._read_backlog()
             self._thread = threading.Thread(target=self._run, name="surmesure-writer", daemon=True)
             self._thread.start()
 
@@ -104,6 +92,7 @@ class GroupCommitWriter:
 
     @property
     def backlog(self) -> int:
+        """The pipeline's backlog as the writer last knew it (see ``Pipeline.backlog``)."""
         return self._backlog
 
     def queue_empty(self) -> bool:
@@ -133,26 +122,23 @@ class GroupCommitWriter:
     # -- the writer thread -----------------------------------------------------------
     def _run(self) -> None:
         while not self._stopping.is_set():
-            group = self._take_group(timeout=_IDLE_S if self._pipeline_waits() else 0.05)
+            group = self._take_group(timeout=_BACKLOG_EVERY_S)
             if group:
                 self._commit(group)
-            if self._pipeline_due(idle=not group):
-                self._run_pipeline()
+            if time.monotonic() - self._backlog_read >= _BACKLOG_EVERY_S:
+                self._read_backlog()
         # drain: answer whatever is still queued so no client waits forever
         group = self._take_group(timeout=0.0)
         if group:
             self._commit(group)
 
-    def _pipeline_waits(self) -> bool:
-        return self._pipeline_step is not None and (self._backlog > 0 or self._wake_pipeline)
-
-    def _pipeline_due(self, idle: bool) -> bool:
-        """Run a step now: no request came for a moment, enough events wait, or long enough."""
-        if not self._pipeline_waits():
-            return False
-        if idle or self._backlog >= self._pipeline_min_events:
-            return True
-        return time.monotonic() - self._pipeline_ran >= self._pipeline_max_delay
+    def _read_backlog(self) -> None:
+        self._backlog_read = time.monotonic()
+        try:
+            with self._engine.connect() as conn:
+                self._backlog = outbox_events(conn)
+        except Exception:  # the store is down: commits will say so; keep the last value
+            log.warning("could not read the pipeline backlog", exc_info=True)
 
     def _take_group(self, timeout: float) -> list[Pending]:
         group: list[Pending] = []
@@ -194,7 +180,6 @@ class GroupCommitWriter:
             )
         else:
             self._backlog += accepted
-            self._wake_pipeline = True
             self._release(group)
             for pending, status in zip(group, statuses, strict=True):
                 pending.future.set_result(status)
@@ -256,26 +241,9 @@ class GroupCommitWriter:
             store.insert_rows(conn, store.quarantine, [q for p in group for q in p.quarantine])
         return statuses, len(to_insert)
 
-    def _run_pipeline(self) -> None:
-        assert self._pipeline_step is not None
-        self._pipeline_ran = time.monotonic()
-        try:
-            with db.writing(self._engine) as conn:
-                done = self._pipeline_step(conn)
-        except Exception as error:
-            log.exception("pipeline step failed; it will be retried")
-            self.last_error = error
-            time.sleep(0.2)
-            return
-        if done:
-            self._backlog = max(0, self._backlog - done)
-        else:
-            self._wake_pipeline = False
-            with self._engine.connect() as conn:
-                self._backlog = _outbox_events(conn)
 
-
-def _outbox_events(conn: sa.Connection) -> int:
+def outbox_events(conn: sa.Connection) -> int:
+    """Events committed and not yet through the pipeline."""
     value = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(store.outbox.c.last_seq - store.outbox.c.first_seq + 1), 0))
     ).scalar_one()

@@ -216,6 +216,7 @@ class ProfileService:
                 hints={merge["other_profile"]: left, merge["kept_profile"]: right},
                 cause={"reason": "unmerge", "merge_id": merge_id},
             )
+            store.bump_generation(conn)
         return {
             "merge_id": merge_id,
             "profiles": [merge["kept_profile"], merge["other_profile"]],

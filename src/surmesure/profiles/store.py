@@ -6,6 +6,9 @@
 - ``identity_separations``: "these identifiers must not be joined" (an undone merge).
 - ``profiles``: traits, computed features (an order-free summary), consent.
 - ``profile_merges``: the log of merges and splits, with what caused them.
+- ``profiles_state``: the generation, bumped by every change to profiles or the
+  identity graph made outside the pipeline (an undone merge...), so the pipeline
+  worker knows its cache went stale.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ import sqlalchemy as sa
 
 from surmesure.db import BigId, JsonText, metadata
 
-__all__ = ["identifiers", "links", "merges", "profiles", "separations"]
+__all__ = [
+    "bump_generation",
+    "generation",
+    "identifiers",
+    "links",
+    "merges",
+    "profiles",
+    "separations",
+    "state",
+]
 
 profiles = sa.Table(
     "profiles",
@@ -77,6 +89,32 @@ merges = sa.Table(
 )
 
 
+state = sa.Table(
+    "profiles_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+_GENERATION = "generation"
+
+
+def generation(conn: sa.Connection) -> int:
+    value = conn.execute(sa.select(state.c.value).where(state.c.name == _GENERATION)).scalar()
+    return int(value or 0)
+
+
+def bump_generation(conn: sa.Connection) -> None:
+    """Tell the pipeline worker that profiles changed behind its back."""
+    conn.execute(
+        sa.text(
+            "INSERT INTO profiles_state (name, value) VALUES (:name, 1)"
+            " ON CONFLICT (name) DO UPDATE SET value = profiles_state.value + 1"
+        ),
+        {"name": _GENERATION},
+    )
+
+
 def _chunks(values: Sequence[str], size: int = 500) -> Iterable[list[str]]:
     for start in range(0, len(values), size):
         yield list(values[start : start + size])
@@ -108,6 +146,20 @@ def links_touching(conn: sa.Connection, keys: Iterable[str]) -> list[sa.Row[Any]
     for chunk in _chunks(ordered):
         out.extend(conn.execute(sa.select(links).where(links.c.key_a.in_(chunk))))
         out.extend(conn.execute(sa.select(links).where(links.c.key_b.in_(chunk))))
+    return out
+
+
+def links_between(conn: sa.Connection, pairs: Iterable[tuple[str, str]]) -> list[sa.Row[Any]]:
+    """The stored links among ``pairs`` (each ``(key_a, key_b)`` with ``key_a <= key_b``)."""
+    wanted = set(pairs)
+    out: list[sa.Row[Any]] = []
+    for chunk in _chunks(sorted({a for a, _b in wanted})):
+        rows = conn.execute(
+            sa.select(links.c.key_a, links.c.key_b, links.c.ts_ms, links.c.message_id).where(
+                links.c.key_a.in_(chunk)
+            )
+        )
+        out.extend(row for row in rows if (row.key_a, row.key_b) in wanted)
     return out
 
 

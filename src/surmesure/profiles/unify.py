@@ -27,9 +27,10 @@ from surmesure.consent.domain import combine_profiles_consent, consent_from_cont
 from surmesure.events import service as events_service
 from surmesure.ids import new_id
 from surmesure.profiles import features, store
+from surmesure.profiles.cache import UnifyCache
 from surmesure.profiles.identity import ANON, USER, Caps, EventIds, Link, event_identifiers, key_type, resolve
 
-__all__ = ["Unifier"]
+__all__ = ["Reconciled", "Unifier"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,15 @@ class _Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconciled:
+    """What a re-resolution did: each group's profile (by its smallest identifier), and
+    the profiles rebuilt from the stored events."""
+
+    profile_of_group: dict[str, str]
+    rebuilt: set[str]
+
+
+@dataclass(frozen=True, slots=True)
 class _Event:
     seq: int
     ts_ms: int
@@ -102,6 +112,8 @@ class Unifier:
         caps.update({x.name: x.max_per_profile for x in ident.external_ids})
         self.caps = Caps(caps)
         self.half_life_days = ident.affinity_half_life_days
+        #: what the pipeline worker remembers between steps; see ``profiles/cache.py``
+        self.cache: UnifyCache[_Profile] = UnifyCache()
 
     # -- reading events ---------------------------------------------------------------
     def parse(self, rows: Iterable[Any]) -> list[_Event]:
@@ -117,19 +129,81 @@ class Unifier:
 
     # -- the pipeline step ------------------------------------------------------------
     def process(self, conn: sa.Connection, rows: Sequence[Any], now_ms: int) -> int:
+        """Fold committed events into profiles; the caller owns the transaction.
+
+        Events that bring a link the graph has not seen (or an earlier sighting of
+        one) re-resolve the part of the graph they touch (:meth:`reconcile`). The
+        others cannot change anyone's identity: each goes to the profile of its
+        primary identifier, or starts a profile of its own when that identifier is
+        new and alone, with what :attr:`cache` remembers (``profiles/cache.py``).
+        """
         evs = self.parse(rows)
         if not evs:
             return len(rows)
+        cache = self.cache
+        cache.sync(conn)
         earliest: dict[tuple[str, str], Link] = {}
         for ev in evs:
             for link in ev.ids.links:
                 known = earliest.get(link.pair)
                 if known is None or link.order < known.order:
                     earliest[link.pair] = link
-        store.upsert_links(conn, earliest.values())
-        touched = {k for ev in evs for k in ev.ids.keys}
-        self.reconcile(conn, touched, evs, now_ms)
+        new_links = {p: lk for p, lk in earliest.items() if not cache.knows_link(p, lk.order)}
+        if new_links:
+            cache.load_links(conn, new_links)
+            new_links = {p: lk for p, lk in new_links.items() if not cache.knows_link(p, lk.order)}
+        cache.load_keys(conn, {k for ev in evs for k in ev.ids.keys})
+        # an event naming several identifiers, one of which has no profile, can only
+        # bring a link the store lacks; should the store say otherwise, re-resolve
+        for ev in evs:
+            if len(ev.ids.keys) > 1 and any(k not in cache.pid_of for k in ev.ids.keys):
+                new_links.update((lk.pair, earliest[lk.pair]) for lk in ev.ids.links)
+        if new_links:
+            slow = [ev for ev in evs if any(lk.pair in new_links for lk in ev.ids.links)]
+            touched = {k for pair in new_links for k in pair} | {k for ev in slow for k in ev.ids.keys}
+            store.upsert_links(conn, new_links.values())
+            for pair, lk in new_links.items():
+                cache.learn_link(pair, lk.order)
+            through = max(ev.seq for ev in evs)
+            rebuilt = self.reconcile(conn, touched, slow, now_ms, through_seq=through).rebuilt
+            slow_seqs = {ev.seq for ev in slow}
+            evs = [ev for ev in evs if ev.seq not in slow_seqs]
+            cache.load_keys(conn, {k for ev in evs for k in ev.ids.keys})
+            # a profile rebuilt from the store already holds every event up to ``through``
+            evs = [ev for ev in evs if cache.pid_of.get(ev.ids.primary) not in rebuilt]
+        self._fold_known(conn, evs, now_ms)
+        cache.trim()
         return len(rows)
+
+    def _fold_known(self, conn: sa.Connection, evs: Sequence[_Event], now_ms: int) -> None:
+        """Events whose identity is settled: fold each into its profile, or a new one."""
+        cache = self.cache
+        by_pid: dict[str, list[_Event]] = {}
+        newcomers: dict[str, list[_Event]] = {}
+        for ev in evs:
+            pid = cache.pid_of.get(ev.ids.primary)
+            if pid is None:
+                newcomers.setdefault(ev.ids.primary, []).append(ev)
+            else:
+                by_pid.setdefault(pid, []).append(ev)
+        cache.load_profiles(conn, by_pid, _Profile.from_row)
+        saved: list[dict[str, Any]] = []
+        for pid, group in by_pid.items():
+            profile = cache.profiles[pid]
+            self._fold(profile, sorted(group, key=lambda e: e.seq))
+            saved.append(profile.row(now_ms))
+        id_rows: list[dict[str, Any]] = []
+        for key, group in newcomers.items():
+            profile = _Profile(new_id(), min(ev.ts_ms for ev in group))
+            self._fold(profile, sorted(group, key=lambda e: e.seq))
+            saved.append(profile.row(now_ms))
+            id_rows.append(
+                {"key": key, "id_type": key_type(key), "profile_id": profile.profile_id, "first_ms": now_ms}
+            )
+            cache.pid_of[key] = profile.profile_id
+            cache.profiles[profile.profile_id] = profile
+        store.save_profiles(conn, saved)
+        store.upsert_identifiers(conn, id_rows)
 
     def reconcile(
         self,
@@ -140,8 +214,13 @@ class Unifier:
         *,
         hints: Mapping[str, set[str]] | None = None,
         cause: dict[str, Any] | None = None,
-    ) -> dict[str, str]:
-        """Re-resolve the graph around ``touched`` and bring profiles in line with it."""
+        through_seq: int | None = None,
+    ) -> Reconciled:
+        """Re-resolve the graph around ``touched`` and bring profiles in line with it.
+
+        A profile that loses identifiers is rebuilt from the stored events up to
+        ``through_seq`` (all of them when None); later events are folded as they come.
+        """
         keys, links, accepted = self._component(conn, touched)
         resolution = resolve(keys, links, self.caps, store.separations_touching(conn, keys))
         current = store.profile_of_keys(conn, keys)
@@ -173,6 +252,7 @@ class Unifier:
         id_rows: list[dict[str, Any]] = []
         merge_log: list[dict[str, Any]] = []
         placed: dict[str, str] = {}
+        rebuilt: set[str] = set()
         for group, pid in zip(resolution.groups, assignment, strict=True):
             sources = sorted({current[k] for k in group if k in current})
             group_events = [ev for key in group for ev in by_primary.get(key, ())]
@@ -180,7 +260,8 @@ class Unifier:
             if unchanged and not group_events:
                 continue
             if any(p in split_pids for p in sources):
-                profile = self._rebuild(conn, pid, group, loaded.get(pid), now_ms)
+                profile = self._rebuild(conn, pid, group, loaded.get(pid), now_ms, through_seq)
+                rebuilt.add(pid)
             else:
                 profile = loaded.get(pid) or _Profile(
                     pid, min((ev.ts_ms for ev in group_events), default=now_ms)
@@ -227,7 +308,8 @@ class Unifier:
         store.set_link_acceptance(
             conn, [p for p, ok in accepted.items() if not ok and p not in refused], True
         )
-        return dict(zip((min(g) for g in resolution.groups), assignment, strict=True))
+        self.cache.forget(keys, old_pids | set(assignment))
+        return Reconciled(dict(zip((min(g) for g in resolution.groups), assignment, strict=True)), rebuilt)
 
     # -- helpers ----------------------------------------------------------------------
     def _component(
@@ -295,11 +377,19 @@ class Unifier:
                     profile.consent = merge_consent(profile.consent, choices, at_ms=ev.ts_ms, source="event")
 
     def _rebuild(
-        self, conn: sa.Connection, pid: str, group: frozenset[str], existing: _Profile | None, now_ms: int
+        self,
+        conn: sa.Connection,
+        pid: str,
+        group: frozenset[str],
+        existing: _Profile | None,
+        now_ms: int,
+        through_seq: int | None,
     ) -> _Profile:
         users = [k.split(":", 1)[1] for k in group if key_type(k) == USER]
         anons = [k.split(":", 1)[1] for k in group if key_type(k) == ANON]
         rows = events_service.events_of(conn, users, anons)
+        if through_seq is not None:
+            rows = [row for row in rows if row.seq <= through_seq]
         evs = self.parse(rows)
         created = min((ev.ts_ms for ev in evs), default=existing.created_ms if existing else now_ms)
         profile = _Profile(pid, created)
