@@ -167,10 +167,12 @@ def one_per_group(ranked: Ranked, table: ItemTable) -> Ranked:
 
 def boost(ranked: Ranked, factors: Mapping[int, float]) -> Ranked:
     """Multiply the relevance of some items (item index → factor) and re-sort. Scores are
-    first shifted to be positive, so a factor > 1 always moves an item up."""
+    first rescaled to [1, 2] (the best is 2), so a factor > 1 always moves an item up,
+    and a factor of 2 lifts even the last item to the top."""
     if not len(ranked) or not factors:
         return ranked
-    shifted = ranked.scores - ranked.scores.min() + 1e-6
+    span = float(ranked.scores.max() - ranked.scores.min())
+    shifted = 1.0 + (ranked.scores - ranked.scores.min()) / (span if span > 0 else 1.0)
     f = np.array([factors.get(int(i), 1.0) for i in ranked.items], dtype=np.float64)
     return Ranked(ranked.items, shifted * f, ranked.reasons).sorted()
 
