@@ -129,7 +129,7 @@ def test_pinned_items_take_their_positions_and_boosts_move_items_up() -> None:
     assert list(pinned.items) == [9, 5, 7, 6]
     assert pinned.reasons[0] == Reason("pinned")
     assert boost(ranked, {8: 100.0}).items[0] == 8
-    assert boost(ranked, {8: 2.0}).items[0] == 8, "a factor of 2 lifts even the last item to the top"
+    assert boost(ranked, {8: 2.01}).items[0] == 8, "a factor above 2 lifts even the last item to the top"
 
 
 def test_mmr_raises_intra_list_diversity() -> None:

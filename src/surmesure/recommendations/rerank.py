@@ -168,7 +168,7 @@ def one_per_group(ranked: Ranked, table: ItemTable) -> Ranked:
 def boost(ranked: Ranked, factors: Mapping[int, float]) -> Ranked:
     """Multiply the relevance of some items (item index → factor) and re-sort. Scores are
     first rescaled to [1, 2] (the best is 2), so a factor > 1 always moves an item up,
-    and a factor of 2 lifts even the last item to the top."""
+    and a factor above 2 lifts even the last item to the top."""
     if not len(ranked) or not factors:
         return ranked
     span = float(ranked.scores.max() - ranked.scores.min())
