@@ -328,10 +328,12 @@ def test_evaluate_measures_every_model_on_the_same_split() -> None:
     table = evaluate(
         {"popularity": MostPopular, "als": lambda: _als(factors=4, iterations=10)},
         split,
-        k=[3, 5],
+        k=5,
+        ks=[3],
     )
     assert [r.name for r in table.rows] == ["popularity", "als"]
     assert table.k == 5
+    assert table.ks == (3, 5)
     for row in table.rows:
         assert {"ndcg@3", "ndcg@5", "recall@5", "map@5", "hit_rate@5", "coverage", "novelty"} <= set(
             row.metrics
@@ -377,7 +379,7 @@ def test_tune_spends_the_same_budget_and_keeps_the_best() -> None:
 
 def test_the_table_as_markdown_rich_and_png(tmp_path: Path) -> None:
     split = leave_last_out(_clustered())
-    table = evaluate({"popularity": MostPopular, "als": lambda: _als(factors=2)}, split, k=[2, 4])
+    table = evaluate({"popularity": MostPopular, "als": lambda: _als(factors=2)}, split, k=4, ks=[2, 6])
     text = markdown_table(table)
     assert text.splitlines()[0].startswith("| model | recall@4 | ndcg@4 | map@4 | hit_rate@4 | coverage")
     assert "| popularity |" in text

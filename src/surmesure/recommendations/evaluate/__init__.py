@@ -10,7 +10,7 @@ ours and :class:`MostPopular` are measured the same way::
     als = tune(lambda **p: AlternatingLeastSquares(random_state=0, **p),
                {"factors": [32, 64], "regularization": [0.01, 0.1]},
                validation_split(split), k=10, budget=4)
-    table = evaluate({"popularity": MostPopular, "als": als.best_factory()}, split, k=[5, 10, 20])
+    table = evaluate({"popularity": MostPopular, "als": als.best_factory()}, split, k=10, ks=[5, 20])
     print(markdown_table(table)); plot_metrics(table, Path("report"))
 
 ``_splits`` (interaction arrays, temporal and leave-last-out splits) · ``_metrics``

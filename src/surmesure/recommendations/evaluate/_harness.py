@@ -122,13 +122,9 @@ class ResultTable:
     """The models' rows, the cut-offs, and what split they were measured on."""
 
     rows: list[ModelResult]
-    ks: tuple[int, ...]
+    k: int  # the main cut-off: the one beyond-accuracy metrics use
+    ks: tuple[int, ...]  # every cut-off accuracy is measured at, k among them
     split: str
-
-    @property
-    def k(self) -> int:
-        """The main cut-off (the largest), the one beyond-accuracy metrics use."""
-        return self.ks[-1]
 
     def metric_names(self) -> list[str]:
         names: list[str] = []
@@ -162,10 +158,10 @@ class ResultTable:
         ]
 
 
-def _ks(k: int | Sequence[int]) -> tuple[int, ...]:
-    ks = tuple(sorted({k} if isinstance(k, int) else set(k)))
-    if not ks or ks[0] < 1:
-        raise InvalidInput("k must be positive", k=list(ks))
+def _ks(k: int, more: Iterable[int]) -> tuple[int, ...]:
+    ks = tuple(sorted({k, *more}))
+    if ks[0] < 1:
+        raise InvalidInput("every k must be positive", k=list(ks))
     return ks
 
 
@@ -173,7 +169,8 @@ def evaluate(
     models: Mapping[str, ModelOrFactory],
     split: Split,
     *,
-    k: int | Sequence[int] = 10,
+    k: int = 10,
+    ks: Iterable[int] = (),
     item_vectors: Any = None,
     item_categories: npt.ArrayLike | None = None,
     beyond_accuracy: bool = True,
@@ -182,18 +179,18 @@ def evaluate(
 ) -> ResultTable:
     """Fit each model on ``split.train`` and score its lists for ``split.users``.
 
-    Accuracy at every ``k``; at the largest ``k`` also catalogue coverage, novelty,
+    Accuracy at ``k`` and at every cut-off of ``ks``; at ``k`` also catalogue coverage, novelty,
     serendipity (against :class:`MostPopular`'s lists) and intra-list diversity
     (from ``item_categories`` if given, else ``item_vectors``, else the item columns
     of the train matrix: items are similar when the same people had them).
     """
-    ks = _ks(k)
-    top = ks[-1]
+    cutoffs = _ks(k, ks)
+    longest = cutoffs[-1]
     relevant = split.test[split.users]
     expected: IntArray | None = None
     if beyond_accuracy:
         popular = MostPopular().fit(split.train)
-        expected = recommend_lists(popular, split.train, split.users, top, filter_seen=split.filter_seen)
+        expected = recommend_lists(popular, split.train, split.users, k, filter_seen=split.filter_seen)
         counts = item_popularity(split.train)
         if item_categories is None and item_vectors is None:
             item_vectors = split.train.T.tocsr()
@@ -204,10 +201,11 @@ def evaluate(
         model.fit(split.train)
         fitted = time.perf_counter()
         recs = recommend_lists(
-            model, split.train, split.users, top, filter_seen=split.filter_seen, batch_size=batch_size
+            model, split.train, split.users, longest, filter_seen=split.filter_seen, batch_size=batch_size
         )
         done = time.perf_counter()
-        metrics = ranking_metrics(recs, relevant, ks)
+        metrics = ranking_metrics(recs, relevant, cutoffs)
+        recs = recs[:, :k]
         if beyond_accuracy:
             assert expected is not None
             metrics["coverage"] = catalogue_coverage(recs, split.train.shape[1])
@@ -217,7 +215,7 @@ def evaluate(
                 item_vectors=None if item_categories is not None else item_vectors,
             )
             metrics["novelty"] = novelty(recs, counts, split.train.shape[0])
-            metrics["serendipity"] = serendipity_at_k(recs, relevant, expected, top)
+            metrics["serendipity"] = serendipity_at_k(recs, relevant, expected, k)
         rows.append(
             ModelResult(
                 name,
@@ -228,7 +226,7 @@ def evaluate(
                 params=dict((params or {}).get(name, {})),
             )
         )
-    return ResultTable(rows, ks, split.describe())
+    return ResultTable(rows, k, cutoffs, split.describe())
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ permutation, so a split is a function of its data and its seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -180,11 +181,11 @@ class Split:
 
     def describe(self) -> str:
         s = self.spec
-        how = (
-            f"temporal, cut at {self.stats.get('cut_ms')} ms"
-            if s.kind == "temporal"
-            else f"leave-last-{s.unit}-out"
-        )
+        if s.kind == "temporal":
+            cut = datetime.fromtimestamp(int(self.stats["cut_ms"]) / 1000, UTC)
+            how = f"temporal, cut at {cut:%Y-%m-%d %H:%M} UTC"
+        else:
+            how = f"leave-last-{s.unit}-out"
         return (
             f"{how}; {self.train.nnz} train pairs, {len(self.users)} test users, "
             f"{self.test.nnz} relevant pairs ({'new items only' if s.new_items_only else 'repeats count'})"
