@@ -85,10 +85,10 @@ class EASE(Recommender):
         return self
 
     def _scores(self, userids: Rows, user_items: csr_matrix, recalculate_user: bool) -> Scores:
-        x = weigh(user_items, self.weighting)[:, self.items_]
-        modelled = np.asarray(x @ self.B_, dtype=np.float32)
-        if len(self.items_) == self.n_items_:
-            return modelled
+        x = weigh(user_items, self.weighting)
+        if len(self.items_) == self.n_items_:  # every item modelled: no column slicing (serving path)
+            return np.asarray(x @ self.B_, dtype=np.float32)
+        modelled = np.asarray(x[:, self.items_] @ self.B_, dtype=np.float32)
         low = (modelled.min(axis=1, keepdims=True) if modelled.size else np.zeros((len(userids), 1))) - 1.0
         out = np.repeat(low.astype(np.float32), self.n_items_, axis=1)
         out[:, self.items_] = modelled
