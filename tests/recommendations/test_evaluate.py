@@ -375,6 +375,10 @@ def test_tune_spends_the_same_budget_and_keeps_the_best() -> None:
     assert isinstance(result.best_factory()(), Quiet)
     stopped = tune(_als, grid, valid, k=5, budget=6, time_budget_s=0.0)
     assert len(stopped.trials) == 1
+    with pytest.raises(InvalidInput):
+        tune(_als, grid, valid, metric="auc")
+    with pytest.raises(InvalidInput):
+        tune(_als, grid, valid, budget=0)
 
 
 def test_the_table_as_markdown_rich_and_png(tmp_path: Path) -> None:

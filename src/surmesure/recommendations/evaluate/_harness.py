@@ -24,7 +24,14 @@ from scipy.sparse import csr_matrix
 from surmesure.errors import InvalidInput
 
 from ._baseline import MostPopular
-from ._metrics import catalogue_coverage, intra_list_diversity, item_popularity, novelty, ranking_metrics
+from ._metrics import (
+    ACCURACY_METRICS,
+    catalogue_coverage,
+    intra_list_diversity,
+    item_popularity,
+    novelty,
+    ranking_metrics,
+)
 from ._metrics import serendipity as serendipity_at_k
 from ._splits import Split
 
@@ -270,6 +277,8 @@ def tune(
     """
     if budget < 1:
         raise InvalidInput("budget must be at least 1", budget=budget)
+    if metric not in ACCURACY_METRICS:
+        raise InvalidInput(f"metric must be one of {', '.join(ACCURACY_METRICS)}", metric=metric)
     names = list(grid)
     configs = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
     if len(configs) > budget:
