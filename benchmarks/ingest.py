@@ -99,6 +99,7 @@ def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
             str(out),
             "--nonblocking",
             "--idle",  # wall time per thread: the writer thread waiting on the store shows too
+            "--subprocesses",  # the pipeline worker too
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -8,11 +8,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure import db, pipeline
+from surmesure import pipeline
 from surmesure.app import build_services
 from surmesure.events import store as event_store
 from surmesure.profiles import store as profile_store
-from surmesure.profiles.unify import Unifier
+from surmesure.profiles.unify import Step, Unifier
 
 from builders import track
 from conftest import make_settings
@@ -21,10 +21,10 @@ from conftest import make_settings
 class PoisonedUnifier(Unifier):
     """Fails on any batch holding the event named "Poison" (a stand-in for a bug)."""
 
-    def process(self, conn: sa.Connection, rows: Sequence[Any], now_ms: int) -> int:
+    def process(self, conn: sa.Connection, rows: Sequence[Any], now_ms: int, step: Step | None = None) -> int:
         if any(row.event == "Poison" for row in rows):
             raise ValueError("cannot digest this event")
-        return super().process(conn, rows, now_ms)
+        return super().process(conn, rows, now_ms, step)
 
 
 def test_a_failing_entry_is_set_aside_and_the_rest_flows(tmp_path: Path, store_url: str) -> None:
@@ -41,8 +41,7 @@ def test_a_failing_entry_is_set_aside_and_the_rest_flows(tmp_path: Path, store_u
     outcomes = []
     for _ in range(12):
         try:
-            with db.writing(services.engine) as conn:
-                outcomes.append(step(conn))
+            outcomes.append(step(services.engine))
         except ValueError:
             outcomes.append(-1)
         if outcomes[-1] == 0:

@@ -100,9 +100,11 @@ def serve(
     import uvicorn
 
     from surmesure.app import create_app
+    from surmesure.pipeline import tune_gc
 
     settings = _settings(ctx)
     app_ = create_app(settings)
+    tune_gc()
     uvicorn.run(
         app_,
         host=host or settings.server.host,

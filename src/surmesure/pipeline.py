@@ -11,6 +11,7 @@ what lets it keep the hot part of the identity graph and of the profiles in memo
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -30,9 +31,9 @@ from surmesure.events.domain import Limits
 from surmesure.events.service import Ingestor
 from surmesure.events.writer import GroupCommitWriter, outbox_events
 from surmesure.profiles.service import ProfileService
-from surmesure.profiles.unify import Unifier
+from surmesure.profiles.unify import Step, Unifier
 
-__all__ = ["STEPS", "Pipeline", "build_capabilities", "make_step", "run_worker"]
+__all__ = ["STEPS", "Pipeline", "build_capabilities", "make_step", "run_worker", "tune_gc"]
 
 #: the pipeline, in order; ``tests/test_pipeline.py`` checks every capability that
 #: reacts to events is listed here.
@@ -148,6 +149,7 @@ class Pipeline:
 def _process_main(settings: Settings, stop: Any, parent_pid: int) -> None:
     """The worker process: its own engine, stopping with the server that started it."""
     logging.basicConfig(level=logging.WARNING)
+    tune_gc()
     engine = db.create_engine(
         settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=2
     )
@@ -155,6 +157,19 @@ def _process_main(settings: Settings, stop: Any, parent_pid: int) -> None:
         run_worker(engine, settings, SystemClock(), lambda: stop.is_set() or os.getppid() != parent_pid)
     finally:
         engine.dispose()
+
+
+def tune_gc() -> None:
+    """Fewer full collections in a long-running process that keeps much in memory.
+
+    The worker keeps thousands of profiles (dicts) cached and every step allocates
+    thousands of parsed events: with the default thresholds the cyclic collector ran
+    its full passes over all of it so often that it took ~30% of the worker's time.
+    What exists at start-up (modules, settings) is frozen out of collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop: Callable[[], bool]) -> None:
@@ -168,11 +183,8 @@ def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop:
         last_work = time.monotonic()
         while not should_stop():
             try:
-                with db.writing(engine) as conn:
-                    done = step(conn)
+                done = step(engine)
             except Exception:
-                # what the failed transaction changed in memory never reached the store
-                unifier.cache.clear()
                 log.exception("pipeline step failed; it will be retried")
                 time.sleep(0.2)
                 continue
@@ -183,8 +195,15 @@ def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop:
                 time.sleep(poll if now - last_work < _IDLE_AFTER_S else poll * 10)
 
 
-def make_step(clock: Clock, unifier: Unifier, max_commits: int = 50) -> Callable[[sa.Connection], int]:
-    """The pipeline step the writer runs between commits: one chunk of the outbox.
+def make_step(
+    clock: Clock, unifier: Unifier, max_commits: int = 50, max_events: int = 5000
+) -> Callable[[sa.Engine], int]:
+    """One pipeline step over the oldest outbox entries; returns how many events it took.
+
+    The step reads and computes without the write lock (the worker is the only writer
+    of profiles, and the generation tells it if anything else wrote meanwhile), then
+    applies its writes and deletes the entries in one short write transaction: on
+    SQLite the ingestion writer waits only for that.
 
     A chunk that fails is retried one entry at a time; an entry that keeps failing is
     set aside in ``pipeline_dead_letters`` (its events stay stored) so one bad event
@@ -192,32 +211,51 @@ def make_step(clock: Clock, unifier: Unifier, max_commits: int = 50) -> Callable
     """
     failures = _Failures()
 
-    def step(conn: sa.Connection) -> int:
+    def step(engine: sa.Engine) -> int:
         now_ms = utc_ms(clock.now())
         if failures.count >= _ATTEMPTS_BEFORE_DEAD_LETTER:
             # the same single entry failed again and again: set it aside, keep the rest flowing
-            stuck = event_store.pending_outbox(conn, 1)
-            if stuck:
-                log.error(
-                    "pipeline: outbox entry %s set aside after %d failures", stuck[0].id, failures.count
-                )
-                event_store.dead_letter(conn, stuck[0], failures.last_error, now_ms)
+            with db.writing(engine) as conn:
+                stuck = event_store.pending_outbox(conn, 1)
+                if stuck:
+                    log.error(
+                        "pipeline: outbox entry %s set aside after %d failures", stuck[0].id, failures.count
+                    )
+                    event_store.dead_letter(conn, stuck[0], failures.last_error, now_ms)
             failures.reset()
             return 1
-        # after a failure, go one entry at a time to find the one that fails
-        outbox_rows = event_store.pending_outbox(conn, 1 if failures.count else max_commits)
-        if not outbox_rows:
-            return 0
-        rows: list[sa.Row[Any]] = []
-        for entry in outbox_rows:
-            rows.extend(event_store.read_commit(conn, entry.commit_id, entry.first_seq, entry.last_seq))
+        plan = Step()
         try:
-            unifier.process(conn, rows, now_ms)
+            with engine.connect() as read:
+                # after a failure, go one entry at a time to find the one that fails
+                entries = event_store.pending_outbox(read, 1 if failures.count else max_commits)
+                if not entries:
+                    return 0
+                entries = _first_events(entries, max_events)
+                rows = event_store.read_commits(read, entries)
+                unifier.process(read, rows, now_ms, plan)
+            with db.writing(engine) as conn:
+                if not unifier.still_current(conn):
+                    # profiles changed behind the worker's back (an undone merge): start afresh
+                    unifier.cache.clear()
+                    return 1
+                plan.apply(conn)
+                event_store.delete_outbox(conn, [entry.id for entry in entries])
         except Exception as error:
+            unifier.cache.clear()
             failures.record(error)
             raise
         failures.reset()
-        event_store.delete_outbox(conn, [entry.id for entry in outbox_rows])
-        return len(rows)
+        return max(len(rows), 1)
 
     return step
+
+
+def _first_events(entries: list[Any], max_events: int) -> list[Any]:
+    """The first entries holding at most ``max_events`` events (at least one entry)."""
+    total = 0
+    for i, entry in enumerate(entries):
+        total += entry.last_seq - entry.first_seq + 1
+        if total > max_events and i > 0:
+            return entries[:i]
+    return entries

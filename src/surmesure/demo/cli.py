@@ -13,6 +13,7 @@ from surmesure.config import Settings, load_settings
 from surmesure.demo.load import LoadReport, load_demo
 from surmesure.deps import Services
 from surmesure.events import store as event_store
+from surmesure.pipeline import tune_gc
 
 __all__ = ["demo_settings", "ensure_demo", "run_demo"]
 
@@ -96,4 +97,6 @@ def run_demo(
         f"[bold]API docs:[/] http://{shown}:{port}/docs\n"
         "[dim]Demo keys only: never expose this server to the internet. Ctrl-C to stop.[/]"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(settings)
+    tune_gc()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

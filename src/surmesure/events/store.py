@@ -26,7 +26,7 @@ __all__ = [
     "outbox",
     "pending_outbox",
     "quarantine",
-    "read_commit",
+    "read_commits",
 ]
 
 events = sa.Table(
@@ -119,8 +119,8 @@ def max_seq(conn: sa.Connection) -> int:
 
 
 def pending_outbox(conn: sa.Connection, limit: int) -> list[sa.Row[Any]]:
-    """The oldest outbox entries; on PostgreSQL rows another worker holds are skipped."""
-    query = sa.select(outbox).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
+    """The oldest outbox entries (one pipeline worker at a time takes them)."""
+    query = sa.select(outbox).order_by(outbox.c.id).limit(limit)
     return list(conn.execute(query))
 
 
@@ -139,14 +139,24 @@ def dead_letter(conn: sa.Connection, entry: Any, error: str, at_ms: int) -> None
     delete_outbox(conn, [entry.id])
 
 
-def read_commit(conn: sa.Connection, commit_id: str, first_seq: int, last_seq: int) -> list[sa.Row[Any]]:
-    return list(
-        conn.execute(
-            sa.select(events)
-            .where(events.c.seq.between(first_seq, last_seq), events.c.commit_id == commit_id)
-            .order_by(events.c.seq)
+def read_commits(conn: sa.Connection, entries: Sequence[Any]) -> list[sa.Row[Any]]:
+    """The events of these outbox entries, in ``seq`` order: one range scan.
+
+    What the pipeline needs: ``seq``, ``timestamp_ms``, ``event`` and ``body``. On
+    PostgreSQL concurrent commits may interleave their ``seq`` ranges; rows of commits
+    not asked for are left out by ``commit_id``.
+    """
+    if not entries:
+        return []
+    wanted = {entry.commit_id for entry in entries}
+    query = (
+        sa.select(events.c.seq, events.c.timestamp_ms, events.c.event, events.c.commit_id, events.c.body)
+        .where(
+            events.c.seq.between(min(e.first_seq for e in entries), max(e.last_seq for e in entries))
         )
+        .order_by(events.c.seq)
     )
+    return [row for row in conn.execute(query) if row.commit_id in wanted]
 
 
 def delete_outbox(conn: sa.Connection, ids: Sequence[int]) -> None:

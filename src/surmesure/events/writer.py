@@ -224,7 +224,7 @@ class GroupCommitWriter:
                 # SQLite and 3x on PostgreSQL (benchmarks/ingest.py). The outbox needs a seq
                 # range holding every row of this commit: (max before, max after] does; under
                 # SQLite's write lock it is exact, on PostgreSQL it may also span rows of a
-                # concurrent commit, which read_commit leaves out by commit_id.
+                # concurrent commit, which read_commits leaves out by commit_id.
                 first_seq = store.max_seq(conn) + 1
                 conn.execute(store.events.insert(), to_insert)
                 last_seq = store.max_seq(conn)

@@ -99,8 +99,13 @@ state = sa.Table(
 _GENERATION = "generation"
 
 
-def generation(conn: sa.Connection) -> int:
-    value = conn.execute(sa.select(state.c.value).where(state.c.name == _GENERATION)).scalar()
+def generation(conn: sa.Connection, *, lock: bool = False) -> int:
+    """The current generation; with ``lock``, on PostgreSQL, the row stays locked until
+    the transaction ends, so no bump can slip in before it commits."""
+    query = sa.select(state.c.value).where(state.c.name == _GENERATION)
+    if lock:
+        query = query.with_for_update()
+    value = conn.execute(query).scalar()
     return int(value or 0)
 
 
@@ -223,12 +228,13 @@ def upsert_identifiers(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> N
     conn.execute(_upsert(identifiers, _columns(identifiers, rows), ("key",), ("profile_id",)), list(rows))
 
 
-def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or replace whole profile rows."""
+def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]], *, serialized: bool = False) -> None:
+    """Insert or replace whole profile rows; ``serialized``: JSON columns are already text."""
     if not rows:
         return
     columns = ("merged_into", "updated_ms", "traits", "trait_times", "features", "consent", "last_seq")
-    conn.execute(_upsert(profiles, _columns(profiles, rows), ("profile_id",), columns), list(rows))
+    statement = _upsert(profiles, _columns(profiles, rows), ("profile_id",), columns, raw_json=serialized)
+    conn.execute(statement, list(rows))
 
 
 def _columns(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
@@ -242,6 +248,8 @@ def _upsert(
     conflict: tuple[str, ...],
     update: tuple[str, ...],
     where: str = "",
+    *,
+    raw_json: bool = False,
 ) -> sa.TextClause:
     """``INSERT ... ON CONFLICT (...) DO UPDATE SET ... [WHERE ...]``, built once, as text.
 
@@ -262,7 +270,11 @@ def _upsert(
     # every name comes from the table's metadata, every value is a bound parameter
     insert = f"INSERT INTO {q(table.name)} ({names}) VALUES ({values})"  # noqa: S608
     sql = f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {sets}{condition}"
-    return sa.text(sql).bindparams(*(sa.bindparam(c, type_=table.c[c].type) for c in columns))
+    def type_of(column: str) -> Any:
+        kind = table.c[column].type
+        return sa.Text() if raw_json and isinstance(kind, JsonText) else kind
+
+    return sa.text(sql).bindparams(*(sa.bindparam(c, type_=type_of(c)) for c in columns))
 
 
 def mark_merged(conn: sa.Connection, absorbed: Mapping[str, str], now_ms: int) -> None:

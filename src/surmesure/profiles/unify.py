@@ -16,72 +16,26 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
 from surmesure.config import Settings
-from surmesure.consent.domain import combine_profiles_consent, consent_from_context, merge_consent
+from surmesure.consent.domain import consent_from_context, merge_consent
 from surmesure.events import service as events_service
 from surmesure.ids import new_id
 from surmesure.profiles import features, store
 from surmesure.profiles.cache import UnifyCache
 from surmesure.profiles.identity import ANON, USER, Caps, EventIds, Link, event_identifiers, key_type, resolve
+from surmesure.profiles.summary import ProfileState, Step
 
-__all__ = ["Reconciled", "Unifier"]
+__all__ = ["Reconciled", "Step", "Unifier"]
 
 log = logging.getLogger(__name__)
 
 _MAX_COMPONENT_KEYS = 20_000
-
-
-@dataclass
-class _Profile:
-    profile_id: str
-    created_ms: int
-    features: dict[str, Any] = field(default_factory=features.empty)
-    traits: dict[str, Any] = field(default_factory=dict)
-    trait_times: dict[str, list[Any]] = field(default_factory=dict)
-    consent: dict[str, Any] = field(default_factory=dict)
-    last_seq: int = 0
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> _Profile:
-        return cls(
-            row["profile_id"],
-            row["created_ms"],
-            row["features"],
-            row["traits"],
-            row["trait_times"],
-            row["consent"],
-            row["last_seq"],
-        )
-
-    def absorb(self, other: _Profile) -> None:
-        self.features = features.combine(self.features, other.features)
-        for key, value in other.traits.items():
-            stamp = other.trait_times.get(key, [0, ""])
-            if key not in self.traits or stamp > self.trait_times.get(key, [0, ""]):
-                self.traits[key] = value
-                self.trait_times[key] = stamp
-        self.consent = combine_profiles_consent(self.consent, other.consent)
-        self.created_ms = min(self.created_ms, other.created_ms)
-        self.last_seq = max(self.last_seq, other.last_seq)
-
-    def row(self, now_ms: int) -> dict[str, Any]:
-        return {
-            "profile_id": self.profile_id,
-            "merged_into": None,
-            "created_ms": self.created_ms,
-            "updated_ms": now_ms,
-            "traits": self.traits,
-            "trait_times": self.trait_times,
-            "features": self.features,
-            "consent": self.consent,
-            "last_seq": self.last_seq,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +67,7 @@ class Unifier:
         self.caps = Caps(caps)
         self.half_life_days = ident.affinity_half_life_days
         #: what the pipeline worker remembers between steps; see ``profiles/cache.py``
-        self.cache: UnifyCache[_Profile] = UnifyCache()
+        self.cache: UnifyCache[ProfileState] = UnifyCache()
 
     # -- reading events ---------------------------------------------------------------
     def parse(self, rows: Iterable[Any]) -> list[_Event]:
@@ -128,18 +82,25 @@ class Unifier:
         return out
 
     # -- the pipeline step ------------------------------------------------------------
-    def process(self, conn: sa.Connection, rows: Sequence[Any], now_ms: int) -> int:
-        """Fold committed events into profiles; the caller owns the transaction.
+    def process(self, conn: sa.Connection, rows: Sequence[Any], now_ms: int, step: Step | None = None) -> int:
+        """Fold committed events into profiles.
 
         Events that bring a link the graph has not seen (or an earlier sighting of
         one) re-resolve the part of the graph they touch (:meth:`reconcile`). The
         others cannot change anyone's identity: each goes to the profile of its
         primary identifier, or starts a profile of its own when that identifier is
         new and alone, with what :attr:`cache` remembers (``profiles/cache.py``).
+
+        With a ``step``, ``conn`` is only read and the writes wait in ``step`` for
+        :meth:`Step.apply` (the pipeline worker applies them under the write lock, after
+        checking with :meth:`still_current` that nobody changed profiles meanwhile);
+        without one, they are made on ``conn`` before returning.
         """
         evs = self.parse(rows)
         if not evs:
             return len(rows)
+        immediate = step is None
+        step = step or Step()
         cache = self.cache
         cache.sync(conn)
         earliest: dict[tuple[str, str], Link] = {}
@@ -161,21 +122,34 @@ class Unifier:
         if new_links:
             slow = [ev for ev in evs if any(lk.pair in new_links for lk in ev.ids.links)]
             touched = {k for pair in new_links for k in pair} | {k for ev in slow for k in ev.ids.keys}
-            store.upsert_links(conn, new_links.values())
+            fresh = list(new_links.values())
+            step.write(lambda c: store.upsert_links(c, fresh))
+            through = max(ev.seq for ev in evs)
+            rebuilt = self.reconcile(
+                conn, touched, slow, now_ms, through_seq=through, step=step, new_links=fresh
+            ).rebuilt
             for pair, lk in new_links.items():
                 cache.learn_link(pair, lk.order)
-            through = max(ev.seq for ev in evs)
-            rebuilt = self.reconcile(conn, touched, slow, now_ms, through_seq=through).rebuilt
             slow_seqs = {ev.seq for ev in slow}
-            evs = [ev for ev in evs if ev.seq not in slow_seqs]
-            cache.load_keys(conn, {k for ev in evs for k in ev.ids.keys})
             # a profile rebuilt from the store already holds every event up to ``through``
-            evs = [ev for ev in evs if cache.pid_of.get(ev.ids.primary) not in rebuilt]
-        self._fold_known(conn, evs, now_ms)
+            evs = [
+                ev
+                for ev in evs
+                if ev.seq not in slow_seqs and cache.pid_of.get(ev.ids.primary) not in rebuilt
+            ]
+        self._fold_known(conn, evs, now_ms, step)
+        step.save_profiles(now_ms)
+        if immediate:
+            step.apply(conn)
         cache.trim()
         return len(rows)
 
-    def _fold_known(self, conn: sa.Connection, evs: Sequence[_Event], now_ms: int) -> None:
+    def still_current(self, conn: sa.Connection) -> bool:
+        """Inside the transaction that applies a step: nobody changed profiles since the
+        step read them (on PostgreSQL this also locks out such changes until commit)."""
+        return store.generation(conn, lock=True) == self.cache.generation
+
+    def _fold_known(self, conn: sa.Connection, evs: Sequence[_Event], now_ms: int, step: Step) -> None:
         """Events whose identity is settled: fold each into its profile, or a new one."""
         cache = self.cache
         by_pid: dict[str, list[_Event]] = {}
@@ -186,24 +160,23 @@ class Unifier:
                 newcomers.setdefault(ev.ids.primary, []).append(ev)
             else:
                 by_pid.setdefault(pid, []).append(ev)
-        cache.load_profiles(conn, by_pid, _Profile.from_row)
-        saved: list[dict[str, Any]] = []
+        cache.load_profiles(conn, by_pid, ProfileState.from_row)
         for pid, group in by_pid.items():
             profile = cache.profiles[pid]
             self._fold(profile, sorted(group, key=lambda e: e.seq))
-            saved.append(profile.row(now_ms))
+            step.dirty[pid] = profile
         id_rows: list[dict[str, Any]] = []
         for key, group in newcomers.items():
-            profile = _Profile(new_id(), min(ev.ts_ms for ev in group))
+            profile = ProfileState(new_id(), min(ev.ts_ms for ev in group))
             self._fold(profile, sorted(group, key=lambda e: e.seq))
-            saved.append(profile.row(now_ms))
+            step.dirty[profile.profile_id] = profile
             id_rows.append(
                 {"key": key, "id_type": key_type(key), "profile_id": profile.profile_id, "first_ms": now_ms}
             )
             cache.pid_of[key] = profile.profile_id
             cache.profiles[profile.profile_id] = profile
-        store.save_profiles(conn, saved)
-        store.upsert_identifiers(conn, id_rows)
+        if id_rows:
+            step.write(lambda c: store.upsert_identifiers(c, id_rows))
 
     def reconcile(
         self,
@@ -215,13 +188,20 @@ class Unifier:
         hints: Mapping[str, set[str]] | None = None,
         cause: dict[str, Any] | None = None,
         through_seq: int | None = None,
+        step: Step | None = None,
+        new_links: Sequence[Link] = (),
     ) -> Reconciled:
         """Re-resolve the graph around ``touched`` and bring profiles in line with it.
 
         A profile that loses identifiers is rebuilt from the stored events up to
         ``through_seq`` (all of them when None); later events are folded as they come.
+        With a ``step`` (the pipeline worker) the writes wait in it, ``new_links`` are
+        links it will write first, and the cache is kept in line; without one the
+        writes are made on ``conn`` and the cache is not used.
         """
-        keys, links, accepted = self._component(conn, touched)
+        immediate = step is None
+        step = step or Step()
+        keys, links, accepted = self._component(conn, touched, new_links)
         resolution = resolve(keys, links, self.caps, store.separations_touching(conn, keys))
         current = store.profile_of_keys(conn, keys)
         old_pids = set(current.values())
@@ -238,7 +218,13 @@ class Unifier:
             hinted = bool(hints) and assignment[i] in (hints or {})
             if newly_known and before and anonymous_sources and not hinted:
                 assignment[i] = new_id()
-        loaded = {pid: _Profile.from_row(row) for pid, row in store.load_profiles(conn, old_pids).items()}
+        if immediate:
+            loaded = {
+                pid: ProfileState.from_row(row) for pid, row in store.load_profiles(conn, old_pids).items()
+            }
+        else:
+            self.cache.load_profiles(conn, old_pids, ProfileState.from_row)
+            loaded = {pid: self.cache.profiles[pid] for pid in old_pids if pid in self.cache.profiles}
 
         by_primary: dict[str, list[_Event]] = {}
         for ev in evs:
@@ -248,7 +234,6 @@ class Unifier:
         group_of = resolution.group_of()
         spans = {pid: {group_of[k] for k in members if k in group_of} for pid, members in old_keys.items()}
         split_pids = {pid for pid, groups in spans.items() if len(groups) > 1}
-        saved: list[dict[str, Any]] = []
         id_rows: list[dict[str, Any]] = []
         merge_log: list[dict[str, Any]] = []
         placed: dict[str, str] = {}
@@ -263,7 +248,7 @@ class Unifier:
                 profile = self._rebuild(conn, pid, group, loaded.get(pid), now_ms, through_seq)
                 rebuilt.add(pid)
             else:
-                profile = loaded.get(pid) or _Profile(
+                profile = loaded.get(pid) or ProfileState(
                     pid, min((ev.ts_ms for ev in group_events), default=now_ms)
                 )
                 for other in sources:
@@ -276,7 +261,7 @@ class Unifier:
                         merge_log.append(self._log(pid, other, group, old_keys, now_ms, group_events, cause))
             for other in sources:
                 placed.setdefault(other, pid)
-            saved.append(profile.row(now_ms))
+            step.dirty[pid] = profile
             for key in group:
                 if current.get(key) != pid:
                     id_rows.append(
@@ -297,42 +282,71 @@ class Unifier:
                             "other_keys": sorted(group & old_keys[pid]),
                         }
                     )
-        store.save_profiles(conn, saved)
-        store.upsert_identifiers(conn, id_rows)
         absorbed = {p: placed[p] for p in old_pids if p not in assignment and p in placed}
-        store.mark_merged(conn, absorbed, now_ms)
-        if merge_log:
-            conn.execute(store.merges.insert(), merge_log)
         refused = resolution.refused
-        store.set_link_acceptance(conn, [p for p in refused if accepted.get(p, True)], False)
-        store.set_link_acceptance(
-            conn, [p for p, ok in accepted.items() if not ok and p not in refused], True
-        )
-        self.cache.forget(keys, old_pids | set(assignment))
+        now_refused = [p for p in refused if accepted.get(p, True)]
+        now_accepted = [p for p, ok in accepted.items() if not ok and p not in refused]
+
+        def write(c: sa.Connection) -> None:
+            store.upsert_identifiers(c, id_rows)
+            store.mark_merged(c, absorbed, now_ms)
+            if merge_log:
+                c.execute(store.merges.insert(), merge_log)
+            store.set_link_acceptance(c, now_refused, False)
+            store.set_link_acceptance(c, now_accepted, True)
+
+        step.write(write)
+        if immediate:
+            step.save_profiles(now_ms)
+            step.apply(conn)
+        else:
+            # the cache now says what the store will say once the step is applied
+            for group, pid in zip(resolution.groups, assignment, strict=True):
+                for key in group:
+                    self.cache.pid_of[key] = pid
+                if pid in step.dirty:
+                    self.cache.profiles[pid] = step.dirty[pid]
+            for pid in absorbed:
+                self.cache.profiles.pop(pid, None)
+                step.dirty.pop(pid, None)
         return Reconciled(dict(zip((min(g) for g in resolution.groups), assignment, strict=True)), rebuilt)
 
     # -- helpers ----------------------------------------------------------------------
     def _component(
-        self, conn: sa.Connection, touched: set[str]
+        self, conn: sa.Connection, touched: set[str], new_links: Sequence[Link] = ()
     ) -> tuple[set[str], list[Link], dict[tuple[str, str], bool]]:
+        """The identifiers connected to ``touched``, their links, and which were accepted.
+
+        ``new_links`` are links about to be written (an earlier sighting keeps its order)."""
+        pending: dict[str, list[Link]] = {}
+        for lk in new_links:
+            pending.setdefault(lk.a, []).append(lk)
+            pending.setdefault(lk.b, []).append(lk)
         keys = set(touched)
         frontier = set(touched)
-        found: dict[tuple[str, str], Any] = {}
+        found: dict[tuple[str, str], Link] = {}
+        accepted: dict[tuple[str, str], bool] = {}
         while frontier and len(keys) < _MAX_COMPONENT_KEYS:
             nxt: set[str] = set()
-            for row in store.links_touching(conn, frontier):
-                if (row.key_a, row.key_b) in found:
+            stored = [
+                (Link(r.key_a, r.key_b, r.ts_ms, r.message_id), bool(r.accepted))
+                for r in store.links_touching(conn, frontier)
+            ]
+            fresh = [(lk, True) for key in frontier for lk in pending.get(key, ())]
+            for link, ok in stored + fresh:
+                known = found.get(link.pair)
+                if known is not None and known.order <= link.order:
                     continue
-                found[(row.key_a, row.key_b)] = row
-                for key in (row.key_a, row.key_b):
+                found[link.pair] = link
+                accepted.setdefault(link.pair, ok)
+                for key in link.pair:
                     if key not in keys:
                         keys.add(key)
                         nxt.add(key)
             frontier = nxt
         if frontier:
             log.warning("identity component larger than %d identifiers was cut", _MAX_COMPONENT_KEYS)
-        links = [Link(r.key_a, r.key_b, r.ts_ms, r.message_id) for r in found.values()]
-        return keys, links, {pair: bool(r.accepted) for pair, r in found.items()}
+        return keys, list(found.values()), accepted
 
     @staticmethod
     def _assign(
@@ -359,7 +373,7 @@ class Unifier:
             taken.add(out[i])
         return out
 
-    def _fold(self, profile: _Profile, evs: Sequence[_Event]) -> None:
+    def _fold(self, profile: ProfileState, evs: Sequence[_Event]) -> None:
         features.fold(profile.features, ((ev.ts_ms, ev.body) for ev in evs), self.half_life_days)
         for ev in evs:
             body = ev.body
@@ -381,10 +395,10 @@ class Unifier:
         conn: sa.Connection,
         pid: str,
         group: frozenset[str],
-        existing: _Profile | None,
+        existing: ProfileState | None,
         now_ms: int,
         through_seq: int | None,
-    ) -> _Profile:
+    ) -> ProfileState:
         users = [k.split(":", 1)[1] for k in group if key_type(k) == USER]
         anons = [k.split(":", 1)[1] for k in group if key_type(k) == ANON]
         rows = events_service.events_of(conn, users, anons)
@@ -392,7 +406,7 @@ class Unifier:
             rows = [row for row in rows if row.seq <= through_seq]
         evs = self.parse(rows)
         created = min((ev.ts_ms for ev in evs), default=existing.created_ms if existing else now_ms)
-        profile = _Profile(pid, created)
+        profile = ProfileState(pid, created)
         self._fold(profile, evs)
         return profile
 
