@@ -25,7 +25,6 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -36,16 +35,17 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from surmesure.recommendations.datasets import DATASETS, ENV_VAR, Dataset, datasets_root, load_dataset
 from surmesure.recommendations.evaluate import (
+    Contender,
     MostPopular,
     Recommender,
     Split,
-    evaluate,
+    TuneResult,
+    compare,
     leave_last_out,
     markdown_table,
     plot_metrics,
     rich_table,
     temporal_split,
-    tune,
     validation_split,
 )
 
@@ -56,9 +56,6 @@ SPLITS = ("temporal", "leave-last-out", "leave-last-basket")
 PEERS = ("popularity", "implicit-als", "implicit-bpr")
 #: our model whose NDCG@10 is compared with the best peer's
 OUR_DEFAULT = "hybrid"
-
-Factory = Callable[..., Recommender]
-Contender = tuple[Factory, Mapping[str, Sequence[Any]]]  # a factory and its grid ({} = not tuned)
 
 
 class Implicit:
@@ -148,33 +145,31 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace, console: Consol
     contenders = {n: c for n, c in peers(args.seed, args.threads).items() if n in args.models}
     if args.ours:
         contenders.update(ours(args.seed, args.threads))
-    final: dict[str, Callable[[], Recommender]] = {}
-    params: dict[str, dict[str, Any]] = {}
-    tuning: dict[str, Any] = {}
-    for model, (factory, grid) in contenders.items():
-        if not grid:
-            final[model] = factory
-            continue
-        t0 = time.perf_counter()
-        result = tune(
-            factory, grid, valid, k=args.k, budget=args.budget, seed=args.seed, time_budget_s=args.time_budget
-        )
-        final[model] = result.best_factory()
-        params[model] = result.best_params
-        tuning[model] = {
-            "seconds": time.perf_counter() - t0,
-            "trials": [{"params": t.params, "score": t.score, "fit_s": t.fit_seconds} for t in result.trials],
-        }
+
+    def tuned(model: str, result: TuneResult) -> None:
         console.print(
             f"  tuned {model}: {result.metric} {result.best_score:.4f} with {result.best_params} "
-            f"({len(result.trials)} fits, {time.perf_counter() - t0:.1f}s)"
+            f"({len(result.trials)} fits, {result.seconds:.1f}s)"
         )
-    table = evaluate(final, split, k=args.k, ks=args.ks, item_categories=data.item_categories, params=params)
+
+    comparison = compare(
+        contenders,
+        split,
+        validation=valid,
+        k=args.k,
+        ks=args.ks,
+        budget=args.budget,
+        time_budget_s=args.time_budget,
+        seed=args.seed,
+        on_tuned=tuned,
+        item_categories=data.item_categories,
+    )
+    table = comparison.table
     console.print(rich_table(table, title=f"{name} — {args.split}"))
     key = f"ndcg@{args.k}"
-    peer_names = [n for n in PEERS if n in final]
+    peer_names = [r.name for r in table.rows if r.name in PEERS]
     ratio = None
-    if OUR_DEFAULT in final and peer_names:
+    if OUR_DEFAULT in contenders and peer_names:
         best_peer = table.best(key, among=peer_names)
         ratio = table[OUR_DEFAULT].metrics[key] / best_peer.metrics[key]
         console.print(f"  {OUR_DEFAULT} {key} / best peer ({best_peer.name}) = [bold]{ratio:.3f}[/bold]")
@@ -186,7 +181,15 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace, console: Consol
         "split": split.describe(),
         "validation": valid.describe(),
         "rows": table.as_dicts(),
-        "tuning": tuning,
+        "tuning": {
+            model: {
+                "seconds": result.seconds,
+                "trials": [
+                    {"params": t.params, "score": t.score, "fit_s": t.fit_seconds} for t in result.trials
+                ],
+            }
+            for model, result in comparison.tuning.items()
+        },
         "ratio_default_to_best_peer": ratio,
     }
 

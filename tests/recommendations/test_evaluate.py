@@ -20,6 +20,7 @@ from surmesure.recommendations.evaluate import (
     Interactions,
     MostPopular,
     catalogue_coverage,
+    compare,
     evaluate,
     hits_at_k,
     intra_list_diversity,
@@ -379,6 +380,28 @@ def test_tune_spends_the_same_budget_and_keeps_the_best() -> None:
         tune(_als, grid, valid, metric="auc")
     with pytest.raises(InvalidInput):
         tune(_als, grid, valid, budget=0)
+
+
+def test_compare_tunes_each_contender_with_the_same_budget_then_evaluates_all() -> None:
+    split = leave_last_out(_clustered(n_users=60))
+    seen: list[str] = []
+    result = compare(
+        {
+            "popularity": (MostPopular, {}),
+            "als": (_als, {"factors": [2, 4, 8], "iterations": [5]}),
+            "als-big": (_als, {"factors": [16, 32], "regularization": [0.01, 0.1, 1.0]}),
+        },
+        split,
+        k=5,
+        budget=2,
+        on_tuned=lambda name, _: seen.append(name),
+    )
+    assert [r.name for r in result.table.rows] == ["popularity", "als", "als-big"]
+    assert seen == ["als", "als-big"]
+    assert all(len(t.trials) == 2 for t in result.tuning.values())
+    assert result.table["als"].params == result.tuning["als"].best_params
+    assert result.table["popularity"].params == {}
+    assert result.validation.train.nnz < split.train.nnz
 
 
 def test_the_table_as_markdown_rich_and_png(tmp_path: Path) -> None:

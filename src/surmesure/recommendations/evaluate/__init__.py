@@ -13,20 +13,27 @@ ours and :class:`MostPopular` are measured the same way::
     table = evaluate({"popularity": MostPopular, "als": als.best_factory()}, split, k=10, ks=[5, 20])
     print(markdown_table(table)); plot_metrics(table, Path("report"))
 
+or, tuning every contender with the same budget and evaluating them in one call::
+
+    result = compare({"popularity": (MostPopular, {}), "als": (als_factory, grid)}, split, budget=6)
+
 ``_splits`` (interaction arrays, temporal and leave-last-out splits) · ``_metrics``
 (accuracy and beyond-accuracy metrics of top-k lists) · ``_baseline`` (``MostPopular``)
-· ``_harness`` (``evaluate``, ``tune``) · ``_report`` (Markdown, Rich, PNG).
+· ``_harness`` (``evaluate``, ``tune``, ``compare``) · ``_report`` (Markdown, Rich, PNG).
 """
 
 from __future__ import annotations
 
 from ._baseline import MostPopular
 from ._harness import (
+    Comparison,
+    Contender,
     ModelResult,
     Recommender,
     ResultTable,
     Trial,
     TuneResult,
+    compare,
     evaluate,
     recommend_lists,
     tune,
@@ -49,6 +56,8 @@ from ._splits import Interactions, Split, SplitSpec, leave_last_out, temporal_sp
 
 __all__ = [
     "ACCURACY_METRICS",
+    "Comparison",
+    "Contender",
     "Interactions",
     "ModelResult",
     "MostPopular",
@@ -59,6 +68,7 @@ __all__ = [
     "Trial",
     "TuneResult",
     "catalogue_coverage",
+    "compare",
     "evaluate",
     "hits_at_k",
     "intra_list_diversity",

@@ -33,14 +33,17 @@ from ._metrics import (
     ranking_metrics,
 )
 from ._metrics import serendipity as serendipity_at_k
-from ._splits import Split
+from ._splits import Split, validation_split
 
 __all__ = [
+    "Comparison",
+    "Contender",
     "ModelResult",
     "Recommender",
     "ResultTable",
     "Trial",
     "TuneResult",
+    "compare",
     "evaluate",
     "recommend_lists",
     "tune",
@@ -252,6 +255,7 @@ class TuneResult:
     metric: str
     trials: list[Trial]
     factory: Callable[..., Recommender]
+    seconds: float = 0.0  # the whole search
 
     def best_factory(self) -> Callable[[], Recommender]:
         """A zero-argument factory of the best configuration (for :func:`evaluate`)."""
@@ -300,4 +304,55 @@ def tune(
         )
         trials.append(Trial(config, ranking_metrics(recs, relevant, [k])[key], fit_s))
     best = max(trials, key=lambda t: (np.nan_to_num(t.score, nan=-np.inf), -trials.index(t)))
-    return TuneResult(best.params, best.score, key, trials, factory)
+    return TuneResult(best.params, best.score, key, trials, factory, time.perf_counter() - started)
+
+
+#: a factory taking hyper-parameters as keywords, and its grid (``{}``: used as it is)
+Contender = tuple[Callable[..., Recommender], Mapping[str, Sequence[Any]]]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The test table of every contender, and how each tuned one was tuned."""
+
+    table: ResultTable
+    tuning: dict[str, TuneResult]
+    validation: Split
+
+
+def compare(
+    contenders: Mapping[str, Contender],
+    split: Split,
+    *,
+    k: int = 10,
+    ks: Iterable[int] = (),
+    budget: int = 8,
+    time_budget_s: float | None = None,
+    metric: str = "ndcg",
+    seed: int = 0,
+    validation: Split | None = None,
+    on_tuned: Callable[[str, TuneResult], None] | None = None,
+    **options: Any,
+) -> Comparison:
+    """Tune every contender with a grid on the validation split (the same ``budget`` and
+    ``time_budget_s`` for each), then :func:`evaluate` all with their best parameters.
+
+    ``validation`` defaults to :func:`validation_split` of ``split``; ``options`` go to
+    :func:`evaluate` (``item_categories``, ``item_vectors``...).
+    """
+    valid = validation if validation is not None else validation_split(split)
+    final: dict[str, ModelOrFactory] = {}
+    params: dict[str, dict[str, Any]] = {}
+    tuning: dict[str, TuneResult] = {}
+    for name, (factory, grid) in contenders.items():
+        if not grid:
+            final[name] = factory
+            continue
+        result = tune(
+            factory, grid, valid, k=k, budget=budget, metric=metric, seed=seed, time_budget_s=time_budget_s
+        )
+        final[name], params[name], tuning[name] = result.best_factory(), result.best_params, result
+        if on_tuned is not None:
+            on_tuned(name, result)
+    table = evaluate(final, split, k=k, ks=ks, params=params, **options)
+    return Comparison(table, tuning, valid)
