@@ -144,6 +144,31 @@ def _encode(values: npt.ArrayLike) -> tuple[list[str], IntArray]:
     return unique.tolist(), inverse.astype(np.int64).ravel()
 
 
+def _purchases(
+    cols: Mapping[str, list[str]],
+    names: tuple[str, str, str, str, str],
+    keep: npt.NDArray[np.bool_],
+    weight: Literal["line", "quantity"],
+) -> tuple[Interactions, list[str], list[str], IntArray]:
+    """Purchase lines kept by ``keep``; ``names``: the person, item, basket, quantity and
+    time columns. Returns the interactions, person ids, item ids and each line's item."""
+    person, item, basket, quantity, when = (np.asarray(cols[n], dtype=str)[keep] for n in names)
+    users, user_idx = _encode(person)
+    items, item_idx = _encode(item)
+    _, baskets = _encode(basket)
+    w = np.ones(user_idx.size) if weight == "line" else np.log2(1.0 + quantity.astype(np.float64))
+    data = Interactions(
+        user=user_idx,
+        item=item_idx,
+        weight=w.astype(np.float32),
+        time_ms=_times_ms(when),
+        n_users=len(users),
+        n_items=len(items),
+        basket=baskets,
+    )
+    return data, users, items, item_idx
+
+
 def load_uci_online_retail(
     root: str | Path | None = None,
     *,
@@ -158,29 +183,20 @@ def load_uci_online_retail(
     cols = _columns(path, ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "CustomerID"])
     invoice = np.asarray(cols["InvoiceNo"], dtype=str)
     code = np.asarray(cols["StockCode"], dtype=str)
-    customer = np.asarray(cols["CustomerID"], dtype=str)
     quantity = np.asarray(cols["Quantity"], dtype=np.float64)
-    keep = (customer != "") & ~np.char.startswith(invoice, "C") & (quantity > 0)
+    keep = (
+        (np.asarray(cols["CustomerID"], dtype=str) != "") & ~np.char.startswith(invoice, "C") & (quantity > 0)
+    )
     if drop_non_products:
         keep &= np.char.isdigit(np.char.ljust(code, 1).astype("<U1"))
-    users, user_idx = _encode(customer[keep])
-    items, item_idx = _encode(code[keep])
-    _, basket = _encode(invoice[keep])
+    data, users, items, item_idx = _purchases(
+        cols, ("CustomerID", "StockCode", "InvoiceNo", "Quantity", "InvoiceDate"), keep, weight
+    )
     descriptions = np.asarray(cols["Description"], dtype=str)[keep]
     names = [""] * len(items)
     for i, text in zip(item_idx.tolist(), descriptions.tolist(), strict=True):
         if text and not names[i]:
             names[i] = text
-    w = np.ones(user_idx.size) if weight == "line" else np.log2(1.0 + quantity[keep])
-    data = Interactions(
-        user=user_idx,
-        item=item_idx,
-        weight=w.astype(np.float32),
-        time_ms=_times_ms(np.asarray(cols["InvoiceDate"], dtype=str)[keep]),
-        n_users=len(users),
-        n_items=len(items),
-        basket=basket,
-    )
     return Dataset("uci-online-retail", data, [str(int(float(u))) for u in users], items, item_names=names)
 
 
@@ -192,15 +208,9 @@ def load_dunnhumby(
 ) -> Dataset:
     """Receipt lines of ``dunnhumby-completejourney-sample`` with product categories."""
     base = datasets_root(root)
-    tx = _columns(
-        _file(base, "dunnhumby-completejourney-sample/csv/transactions_sample.csv.gz"),
-        ["household_id", "basket_id", "product_id", "quantity", "transaction_timestamp"],
-    )
-    quantity = np.asarray(tx["quantity"], dtype=np.float64)
-    keep = quantity > 0
-    users, user_idx = _encode(np.asarray(tx["household_id"], dtype=str)[keep])
-    items, item_idx = _encode(np.asarray(tx["product_id"], dtype=str)[keep])
-    _, basket = _encode(np.asarray(tx["basket_id"], dtype=str)[keep])
+    names = ("household_id", "product_id", "basket_id", "quantity", "transaction_timestamp")
+    tx = _columns(_file(base, "dunnhumby-completejourney-sample/csv/transactions_sample.csv.gz"), names)
+    data, users, items, _ = _purchases(tx, names, np.asarray(tx["quantity"], dtype=np.float64) > 0, weight)
     products = _columns(
         _file(base, "dunnhumby-completejourney-sample/csv/products.csv.gz"), ["product_id", category]
     )
@@ -209,16 +219,6 @@ def load_dunnhumby(
     category_names = sorted({label for label in item_labels if label})
     position = {name: n for n, name in enumerate(category_names)}
     categories = np.array([position.get(label, -1) for label in item_labels], dtype=np.int64)
-    w = np.ones(user_idx.size) if weight == "line" else np.log2(1.0 + quantity[keep])
-    data = Interactions(
-        user=user_idx,
-        item=item_idx,
-        weight=w.astype(np.float32),
-        time_ms=_times_ms(np.asarray(tx["transaction_timestamp"], dtype=str)[keep]),
-        n_users=len(users),
-        n_items=len(items),
-        basket=basket,
-    )
     return Dataset(
         "dunnhumby-completejourney-sample",
         data,
