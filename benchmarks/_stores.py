@@ -47,6 +47,11 @@ SECRET_KEY = "bench-secret-key-0123456789"
 HASH_KEY = "bench-identity-hash-key"
 
 
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pg_reachable() -> str | None:
     try:
         engine = sa.create_engine(PG_URL)
@@ -148,9 +153,22 @@ class Server:
         return path.read_bytes()[-n:].decode("utf-8", "replace") if path.exists() else ""
 
     def cpu_seconds(self) -> float:
+        """CPU (user + system) of the server process itself."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_of(self.process.pid)
+
+    def children_cpu_seconds(self) -> float:
+        """CPU of the server's child processes (the pipeline worker), while they run."""
+        assert self.process is not None
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:

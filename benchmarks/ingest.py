@@ -98,8 +98,10 @@ def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
             "-o",
             str(out),
             "--nonblocking",
-            "--idle",  # wall time per thread: the writer thread waiting on the store shows too
             "--subprocesses",  # the pipeline worker too
+            # wall time per thread (the writer waiting on the store shows too); CPU only
+            # with SURMESURE_BENCH_SPY_IDLE=0
+            *(["--idle"] if os.environ.get("SURMESURE_BENCH_SPY_IDLE", "1") != "0" else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -133,6 +135,7 @@ def measure_server(
                 analyze(url)
             spy = _py_spy(server.process.pid, spy_out) if spy_out and server.process else None
             cpu0 = server.cpu_seconds()
+            worker_cpu0 = server.children_cpu_seconds()
             stats = send_all(
                 args.client,
                 server.port,
@@ -147,6 +150,7 @@ def measure_server(
             caught_up = wait_backlog(server.port, stats.first_send + args.time_cap + 60)
             done = time.perf_counter()
             server_cpu = server.cpu_seconds() - cpu0
+            worker_cpu = server.children_cpu_seconds() - worker_cpu0
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
@@ -175,6 +179,7 @@ def measure_server(
         "capped": stats.capped or not caught_up,
         "retries": stats.retries,
         "server_cpu_ms_per_1k_events": 1e6 * server_cpu / max(acked_events, 1),
+        "worker_cpu_ms_per_1k_events": 1e6 * worker_cpu / max(acked_events, 1),
         "client_cpu_ms_per_1k_events": 1e6 * stats.client_cpu / max(acked_events, 1),
         "store_check": check,
         "problems": problems,
@@ -203,6 +208,7 @@ def summarize(entry: dict[str, Any]) -> dict[str, Any]:
             "profiles_rps",
             "ceiling_eps",
             "server_cpu_ms_per_1k_events",
+            "worker_cpu_ms_per_1k_events",
             "client_cpu_ms_per_1k_events",
         )
     }
@@ -234,7 +240,7 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 def print_table(entries: list[dict[str, Any]], client: str) -> None:
     head = (
         f"{'store':8} {'sync':6} {'mode':9} {'conn':>4} {'acks/s':>9} {'+profiles/s':>11} "
-        f"{'ceiling/s':>10} {'ours/ceil':>9} {'acks/ceil':>9} {'srv ms/1k':>9} {'cli ms/1k':>9}  targets"
+        f"{'ceiling/s':>10} {'ours/ceil':>9} {'acks/ceil':>9} {'srv ms/1k':>9} {'wrk ms/1k':>9} {'cli ms/1k':>9}  targets"
     )
     print()
     print(
@@ -257,6 +263,7 @@ def print_table(entries: list[dict[str, Any]], client: str) -> None:
             f"{e['store']:8} {e['sync']:6} {mode:9} {e['connections']:>4} {_fmt(unit_acks):>9} "
             f"{_fmt(unit_prof):>11} {_fmt(s['ceiling_eps']):>10} {_fmt(s['ratio_profiles'], 2):>9} "
             f"{_fmt(s['ratio_acks'], 2):>9} {_fmt(s['server_cpu_ms_per_1k_events'], 1):>9} "
+            f"{_fmt(s['worker_cpu_ms_per_1k_events'], 1):>9} "
             f"{_fmt(s['client_cpu_ms_per_1k_events'], 1):>9}  {verdict}"
         )
     print()

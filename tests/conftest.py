@@ -80,7 +80,7 @@ def make_settings(data_dir: Path, store_url: str, **overrides: Any) -> Settings:
         "identity": {"hash_key": "test-identity-hash-key"},
         # a thread starts in milliseconds, a process in about a second; the process
         # mode is covered by the tests that run `surmesure serve` (tests/e2e)
-        "pipeline": {"mode": "thread"},
+        "pipeline": {"mode": "thread", "max_delay_ms": 5},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):

@@ -140,6 +140,17 @@ class PipelineSettings(BaseModel):
     max_commits_per_step: int = Field(
         default=50, ge=1, description="Group commits folded into profiles in one transaction."
     )
+    min_events_per_step: int = Field(
+        default=500,
+        ge=1,
+        description=(
+            "While fewer events than this wait, the worker waits up to `max_delay_ms` for more: "
+            "a step's cost is mostly per person and per transaction, not per event."
+        ),
+    )
+    max_delay_ms: int = Field(
+        default=100, ge=0, description="The longest an event waits for others before its step runs."
+    )
 
 
 class Settings(BaseSettings):

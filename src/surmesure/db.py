@@ -174,7 +174,13 @@ def sqlite_path(engine_or_conn: Engine | sa.Connection) -> str | None:
     if not is_sqlite(engine_or_conn):
         return None
     database = engine_or_conn.engine.url.database
-    return None if not database or database == ":memory:" else str(Path(database).resolve())
+    return None if not database or database == ":memory:" else _resolved(database)
+
+
+@cache
+def _resolved(database: str) -> str:
+    # once per file: resolving a path walks the file system, and writers ask every commit
+    return str(Path(database).resolve())
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import uuid
 
 __all__ = ["is_placeholder", "keyed_hash", "new_id", "normalize_email"]
@@ -28,7 +27,8 @@ _PLACEHOLDERS = frozenset(
         "00000000-0000-0000-0000-000000000000",
     }
 )
-_ALL_ZERO = re.compile(r"^[0\-_.: ]+$")
+_ZERO_CHARS = "0-_.: "
+_LONGEST_PLACEHOLDER = max(len(p) for p in _PLACEHOLDERS)
 
 
 def new_id() -> str:
@@ -40,8 +40,11 @@ def is_placeholder(value: object) -> bool:
     """True for values that must never link identities ("null", "0", all-zero ids...)."""
     if value is None:
         return True
-    text = str(value).strip().lower()
-    return text in _PLACEHOLDERS or bool(_ALL_ZERO.match(text))
+    text = (value if isinstance(value, str) else str(value)).strip()
+    # all zeros and separators ("0000", "00000000-0000-...", "0.0"); str.strip runs in C
+    if not text.strip(_ZERO_CHARS):
+        return True
+    return len(text) <= _LONGEST_PLACEHOLDER and text.lower() in _PLACEHOLDERS
 
 
 def normalize_email(value: str) -> str | None:

@@ -175,7 +175,14 @@ def tune_gc() -> None:
 def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop: Callable[[], bool]) -> None:
     """Run the steps over the outbox until ``should_stop()``; one worker per store at a time."""
     unifier = Unifier(settings)
-    step = make_step(clock, unifier, settings.pipeline.max_commits_per_step)
+    options = settings.pipeline
+    step = make_step(
+        clock,
+        unifier,
+        options.max_commits_per_step,
+        min_events=options.min_events_per_step,
+        max_delay_s=options.max_delay_ms / 1000,
+    )
     poll = settings.pipeline.poll_interval_ms / 1000
     with db.named_lock(engine, _LOCK_NAME, should_stop=should_stop) as leader:
         if not leader:
@@ -196,7 +203,13 @@ def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop:
 
 
 def make_step(
-    clock: Clock, unifier: Unifier, max_commits: int = 50, max_events: int = 5000
+    clock: Clock,
+    unifier: Unifier,
+    max_commits: int = 50,
+    max_events: int = 5000,
+    *,
+    min_events: int = 1,
+    max_delay_s: float = 0.0,
 ) -> Callable[[sa.Engine], int]:
     """One pipeline step over the oldest outbox entries; returns how many events it took.
 
@@ -212,8 +225,14 @@ def make_step(
     failures = _Failures()
 
     def step(engine: sa.Engine) -> int:
+
+    While fewer than ``min_events`` wait, the step leaves them for up to
+    ``max_delay_s`` (returning 0, as if there were none), so that under a steady
+    trickle of requests the worker takes the write lock a few times a second rather
+    than once per group commit.
         now_ms = utc_ms(clock.now())
         if failures.count >= _ATTEMPTS_BEFORE_DEAD_LETTER:
+    small_since: list[float] = []  # when a too-small backlog was first seen
             # the same single entry failed again and again: set it aside, keep the rest flowing
             with db.writing(engine) as conn:
                 stuck = event_store.pending_outbox(conn, 1)
@@ -235,6 +254,13 @@ def make_step(
                 rows = event_store.read_commits(read, entries)
                 unifier.process(read, rows, now_ms, plan)
             with db.writing(engine) as conn:
+                waiting = sum(entry.last_seq - entry.first_seq + 1 for entry in entries)
+                if waiting < min_events and not failures.count:
+                    if not small_since:
+                        small_since.append(time.monotonic())
+                    if time.monotonic() - small_since[0] < max_delay_s:
+                        return 0
+                small_since.clear()
                 if not unifier.still_current(conn):
                     # profiles changed behind the worker's back (an undone merge): start afresh
                     unifier.cache.clear()

@@ -81,7 +81,18 @@ def _minimized_ip(ip: str, limits: Limits) -> str | None:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``2026-11-23T10:11:12.345Z``: three per event, so the date part is cached and the
+    rest is arithmetic (a third of the cost of ``datetime.isoformat``)."""
+    seconds, milli = divmod(ms, 1000)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{_date(days)}T{hours:02d}:{minutes:02d}:{secs:02d}.{milli:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _date(days: int) -> str:
+    return datetime.fromtimestamp(days * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def _reject(code: str, reason: str, item: Any, raw: bytes | None = None) -> Rejected:

@@ -226,7 +226,7 @@ class GroupCommitWriter:
                 # SQLite's write lock it is exact, on PostgreSQL it may also span rows of a
                 # concurrent commit, which read_commits leaves out by commit_id.
                 first_seq = store.max_seq(conn) + 1
-                conn.execute(store.events.insert(), to_insert)
+                store.insert_events(conn, to_insert)
                 last_seq = store.max_seq(conn)
                 conn.execute(
                     store.outbox.insert(),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from surmesure.ids import is_placeholder, keyed_hash, normalize_email
@@ -126,11 +127,16 @@ def event_identifiers(
 
 def _dig(body: Mapping[str, Any], path: str) -> Any:
     value: Any = body
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
+    for part in _parts(path):
+        if not isinstance(value, dict):  # bodies are parsed JSON: plain dicts
             return None
         value = value.get(part)
     return value
+
+
+@lru_cache(maxsize=256)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 @dataclass
