@@ -114,3 +114,11 @@ def events_page(
     return store.events_for_identifiers(
         conn, user_ids, anonymous_ids, limit=limit, before_seq=before_seq, newest_first=True
     )
+
+
+def events_named(conn: Any, names: list[str], *, after_seq: int = 0, limit: int = 5000) -> list[Any]:
+    """Events named one of ``names`` after ``after_seq``, oldest first: batch readers
+    (training) page through the log with the last row's ``seq``."""
+    from surmesure.events import store
+
+    return store.events_named(conn, names, after_seq=after_seq, limit=limit)

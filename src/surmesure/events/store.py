@@ -21,6 +21,7 @@ __all__ = [
     "delete_outbox",
     "events",
     "events_for_identifiers",
+    "events_named",
     "existing_hashes",
     "insert_rows",
     "insert_events",
@@ -210,6 +211,21 @@ def events_for_identifiers(
     query = query.order_by(events.c.seq.desc() if newest_first else events.c.seq)
     if limit is not None:
         query = query.limit(limit)
+    return list(conn.execute(query))
+
+
+def events_named(
+    conn: sa.Connection, names: Sequence[str], *, after_seq: int = 0, limit: int = 5000
+) -> list[sa.Row[Any]]:
+    """Events named one of ``names`` with ``seq > after_seq``, oldest first (a batch
+    reader pages with the last ``seq``): ``seq``, ids, ``timestamp_ms``, ``event``, ``body``."""
+    query = (
+        sa.select(events.c.seq, events.c.user_id, events.c.anonymous_id, events.c.timestamp_ms,
+                  events.c.event, events.c.body)
+        .where(events.c.seq > after_seq, events.c.event.in_(list(names)))
+        .order_by(events.c.seq)
+        .limit(limit)
+    )
     return list(conn.execute(query))
 
 
