@@ -38,6 +38,7 @@ __all__ = [
     "ItemPage",
     "Rejection",
     "UpsertResult",
+    "catalogue_stamp",
     "count_items",
     "get_item",
     "import_file",
@@ -220,6 +221,13 @@ def count_items(
 ) -> int:
     with _connection(engine_or_conn, write=False) as conn:
         return store.count_items(conn, type=type, category=_category(category), available=available)
+
+
+def catalogue_stamp(engine_or_conn: Bind) -> tuple[int, int]:
+    """A cheap fingerprint of the catalogue, ``(items, latest update ms)``: readers that
+    cache items (recommendation serving) poll it to know when to reload."""
+    with _connection(engine_or_conn, write=False) as conn:
+        return store.stamp(conn)
 
 
 def import_file(

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from surmesure.db import JsonText, dumps, metadata
 
-__all__ = ["count_items", "existing_ids", "get_item", "items", "list_items", "upsert_items"]
+__all__ = ["count_items", "existing_ids", "get_item", "items", "list_items", "stamp", "upsert_items"]
 
 items = sa.Table(
     "items",
@@ -141,3 +141,9 @@ def count_items(
     query = sa.select(sa.func.count()).select_from(items)
     query = query.where(*_filters(type=type, category=category, available=available))
     return int(conn.execute(query).scalar_one())
+
+
+def stamp(conn: sa.Connection) -> tuple[int, int]:
+    """(number of items, latest ``updated_ms``): changes whenever the catalogue does."""
+    row = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(items.c.updated_ms), 0))).one()
+    return int(row[0]), int(row[1])
