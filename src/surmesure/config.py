@@ -30,6 +30,7 @@ __all__ = [
     "IngestSettings",
     "KeySettings",
     "PrivacySettings",
+    "RecommendationSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -138,10 +139,13 @@ class PipelineSettings(BaseModel):
         default=5, ge=1, description="How often an idle worker looks for new events."
     )
     max_commits_per_step: int = Field(
-        default=50, ge=1, description="Group commits folded into profiles in one transaction."
+        default=500, ge=1, description="Group commits folded into profiles in one transaction."
+    )
+    max_events_per_step: int = Field(
+        default=20_000, ge=1, description="Events folded into profiles in one transaction (about)."
     )
     min_events_per_step: int = Field(
-        default=500,
+        default=2000,
         ge=1,
         description=(
             "While fewer events than this wait, the worker waits up to `max_delay_ms` for more: "
@@ -149,7 +153,28 @@ class PipelineSettings(BaseModel):
         ),
     )
     max_delay_ms: int = Field(
-        default=100, ge=0, description="The longest an event waits for others before its step runs."
+        default=200, ge=0, description="The longest an event waits for others before its step runs."
+    )
+
+
+class RecommendationSettings(BaseModel):
+    """Training and serving of recommendations (docs/recommendations.md)."""
+
+    retrain_every_minutes: int = Field(
+        default=0, ge=0, description="Retrain in a background process this often; 0: only `surmesure train`."
+    )
+    keep_versions: int = Field(default=3, ge=1, description="Model versions kept in the data directory.")
+    reload_check_seconds: float = Field(
+        default=2.0, gt=0, description="How often the server looks for a new model and catalogue changes."
+    )
+    max_items: int = Field(default=20_000, ge=1, description="Items modelled by EASE (the most popular).")
+    max_events: int = Field(default=5_000_000, ge=1, description="Events read for one training, oldest first.")
+    half_life_days: float = Field(default=30.0, gt=0, description="Recency: an event's weight halves this often.")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="Weight per kind (view, add_to_cart, purchase) over the defaults 1, 3, 5."
+    )
+    history_events: int = Field(
+        default=200, ge=1, description="A visitor's latest events read to build their row at request time."
     )
 
 
@@ -170,6 +195,7 @@ class Settings(BaseSettings):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    recommendations: RecommendationSettings = Field(default_factory=RecommendationSettings)
 
     @classmethod
     def settings_customise_sources(
