@@ -139,13 +139,10 @@ class PipelineSettings(BaseModel):
         default=5, ge=1, description="How often an idle worker looks for new events."
     )
     max_commits_per_step: int = Field(
-        default=500, ge=1, description="Group commits folded into profiles in one transaction."
-    )
-    max_events_per_step: int = Field(
-        default=20_000, ge=1, description="Events folded into profiles in one transaction (about)."
+        default=50, ge=1, description="Group commits folded into profiles in one transaction."
     )
     min_events_per_step: int = Field(
-        default=2000,
+        default=500,
         ge=1,
         description=(
             "While fewer events than this wait, the worker waits up to `max_delay_ms` for more: "
@@ -153,7 +150,7 @@ class PipelineSettings(BaseModel):
         ),
     )
     max_delay_ms: int = Field(
-        default=200, ge=0, description="The longest an event waits for others before its step runs."
+        default=100, ge=0, description="The longest an event waits for others before its step runs."
     )
 
 
