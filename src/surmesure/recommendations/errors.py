@@ -3,16 +3,20 @@
 Each has a stable ``code``, listed in ``docs/errors.md``::
 
     Conflict
-    └── NotFittedError         409  recommendations.not_fitted       model used before ``fit``/``load``
+    ├── NotFittedError         409  recommendations.not_fitted       model used before ``fit``/``load``
+    └── NoModel                409  recommendations.no_model         the server has no trained model yet
     InvalidInput
-    └── InvalidModelFile       422  recommendations.invalid_model_file  not a model file, or another class
+    ├── InvalidModelFile       422  recommendations.invalid_model_file  not a model file, or another class
+    └── InvalidRequest         422  recommendations.invalid_request  a context without what it needs...
+    NotFound
+    └── UnknownItem            404  recommendations.unknown_item     the item asked about is not in the model
 """
 
 from __future__ import annotations
 
-from surmesure.errors import Conflict, InvalidInput
+from surmesure.errors import Conflict, InvalidInput, NotFound
 
-__all__ = ["InvalidModelFile", "NotFittedError"]
+__all__ = ["InvalidModelFile", "InvalidRequest", "NoModel", "NotFittedError", "UnknownItem"]
 
 
 class NotFittedError(Conflict):
@@ -25,3 +29,22 @@ class InvalidModelFile(InvalidInput):
     """A model file is missing its sidecar, has an unknown format, or holds another class."""
 
     code = "recommendations.invalid_model_file"
+
+
+class NoModel(Conflict):
+    """Recommendations were asked for before any model was trained (``surmesure train``)."""
+
+    code = "recommendations.no_model"
+
+
+class InvalidRequest(InvalidInput):
+    """A well-formed request that cannot be answered as asked (``context=item`` without
+    ``item_id``, a price range upside down, two identifiers...)."""
+
+    code = "recommendations.invalid_request"
+
+
+class UnknownItem(NotFound):
+    """The item of ``context=item`` is not among the current model's items."""
+
+    code = "recommendations.unknown_item"

@@ -21,6 +21,7 @@ CODES: dict[str, str] = {
     "bought": "Because you bought {item}",
     "bought_together": "Often bought together with {item}",
     "viewed_together": "Often viewed together with {item}",
+    "similar": "Similar to {item}",
     "buy_again": "Time to buy {item} again?",
     "new_from_brand": "New from {brand}, a brand you like",
     "popular_in_category": "Popular in {category} this week",

@@ -1,0 +1,223 @@
+"""Recommendations as the rest of the code sees them: :class:`Recommendations` serves
+the current model version, swaps in new ones without a failed request, and retrains
+on a schedule in a process of its own.
+
+The swap: a watcher thread checks every ``reload_check_seconds`` the modification
+time of the ``current`` pointer and the catalogue's fingerprint; on a change it loads
+the version (or rebuilds the item table) completely, then replaces one reference.
+A request reads that reference once, so it is answered by one version from start to
+end. Requests read the visitor's latest events from the store to build their row:
+a view or an add to cart changes the next answer without retraining.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from surmesure.catalog.domain import ItemPublic
+from surmesure.catalog.service import catalogue_stamp
+from surmesure.clock import Clock, utc_ms
+from surmesure.config import Settings
+from surmesure.events import service as events_service
+from surmesure.profiles.service import ProfileNotFound, ProfileService
+
+from . import artifacts
+from .catalogue import display, item_table, read_catalogue
+from .errors import NoModel
+from .serving import Query, Served, answer
+from .signals import Visitor, visitor_from_bodies
+from .training import train_in_process
+
+__all__ = ["ID_TYPES", "Recommendations", "Who"]
+
+log = logging.getLogger(__name__)
+#: the kinds of identifier a request may name a person by (None: any of them)
+ID_TYPES = ("profile_id", "user_id", "anonymous_id", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    value: str
+    id_type: str | None = None  # one of ID_TYPES, or None: any identifier
+
+
+class Recommendations:
+    """Serve, swap and retrain; ``start``/``stop`` are called by the server."""
+
+    def __init__(self, engine: sa.Engine, settings: Settings, clock: Clock, profiles: ProfileService) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.profiles = profiles
+        self.root = artifacts.models_dir(settings.data_dir)
+        self._served: Served | None = None
+        self._pointer: int | None = None  # mtime_ns of ``current`` when last loaded
+        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._training: Any = None
+        self._next_training = 0.0
+        self.trainings_started = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the current version (if any), then watch for new ones in a thread."""
+        if self._thread is not None:
+            return
+        try:
+            self.reload()
+        except Exception:
+            log.exception("recommendations: the current model could not be loaded")
+        every = self.settings.recommendations.retrain_every_minutes
+        # no model yet: the first scheduled training starts at once
+        self._next_training = time.monotonic() + (every * 60 if self._served is not None else 0)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, name="surmesure-recommendations", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._training is not None:
+            self._training.terminate()  # a version is renamed into place whole, or not at all
+            self._training.join(timeout)
+            self._training = None
+
+    def _watch(self) -> None:
+        interval = self.settings.recommendations.reload_check_seconds
+        while not self._stop.wait(interval):
+            try:
+                self.reload()
+            except Exception:
+                log.exception("recommendations: reload failed; serving the previous version")
+            try:
+                self._schedule()
+            except Exception:
+                log.exception("recommendations: could not start a scheduled training")
+
+    def _schedule(self) -> None:
+        every = self.settings.recommendations.retrain_every_minutes
+        if self._training is not None:
+            if self._training.is_alive():
+                return
+            self._training.join()
+            if self._training.exitcode != 0:
+                log.error(
+                    "recommendations: scheduled training failed (exit code %s)", self._training.exitcode
+                )
+            self._training = None
+            self.reload()
+        if every <= 0 or time.monotonic() < self._next_training:
+            return
+        self._next_training = time.monotonic() + every * 60
+        process = multiprocessing.get_context("spawn").Process(
+            target=train_in_process, args=(self.settings,), name="surmesure-train", daemon=True
+        )
+        process.start()
+        self._training = process
+        self.trainings_started += 1
+
+    @property
+    def training(self) -> bool:
+        return self._training is not None and bool(self._training.is_alive())
+
+    # -- loading -------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str | None:
+        served = self._served
+        return None if served is None else served.artifact.version
+
+    def reload(self) -> bool:
+        """Swap in the version ``current`` names, or a new view of the catalogue, when
+        either changed; True when something was swapped."""
+        with self._lock:
+            try:
+                pointer: int | None = (self.root / "current").stat().st_mtime_ns
+            except OSError:
+                pointer = None
+            stamp = catalogue_stamp(self.engine)
+            served = self._served
+            if pointer is not None and pointer != self._pointer:
+                version = artifacts.current_version(self.root)
+                if version is not None and (served is None or version != served.artifact.version):
+                    artifact = artifacts.load_artifact(self.root, version)
+                    self._served = self._serve(artifact, read_catalogue(self.engine))
+                    self._stamp, self._pointer = stamp, pointer
+                    log.info("recommendations: serving version %s", version)
+                    return True
+                self._pointer = pointer
+            if served is not None and stamp != self._stamp:
+                self._served = self._serve(served.artifact, read_catalogue(self.engine))
+                self._stamp = stamp
+                return True
+            return False
+
+    @staticmethod
+    def _serve(artifact: artifacts.Artifact, catalogue: Mapping[str, ItemPublic]) -> Served:
+        ids = [str(i) for i in artifact.item_ids]
+        served = Served(artifact, item_table(ids, catalogue), tuple(display(catalogue.get(i)) for i in ids))
+        # compute the lazy parts now, so that the first request after the swap is not slower
+        for name in (
+            "matrix",
+            "novelty",
+            "trending",
+            "diversity_similarity",
+            "_category_masks",
+            "_label_masks",
+        ):
+            getattr(served, name)
+        served.table.codes("category")
+        return served
+
+    # -- serving ---------------------------------------------------------------------
+
+    def visitor(self, who: Who) -> Visitor:
+        """The person's latest events: through their profile (every identifier they
+        have), or, before the pipeline has made one, by the identifier itself."""
+        limit = self.settings.recommendations.history_events
+        try:
+            bodies, _ = self.profiles.events(who.value, limit=limit, id_type=who.id_type)
+            return visitor_from_bodies(bodies)
+        except ProfileNotFound:
+            pass
+        users = [who.value] if who.id_type in (None, "user_id") else []
+        anonymous = [who.value] if who.id_type in (None, "anonymous_id") else []
+        if not users and not anonymous:
+            return Visitor()
+        with self.engine.connect() as conn:
+            rows = events_service.events_page(conn, users, anonymous, limit=limit, before_seq=None)
+        return visitor_from_bodies(orjson.loads(row.body) for row in rows)
+
+    def recommend(self, query: Query, who: Who | None = None) -> dict[str, Any]:
+        """The answer of ``GET``/``POST /v1/recommendations``."""
+        served = self._served
+        if served is None:
+            raise NoModel(
+                "no recommendation model has been trained yet: run `surmesure train` "
+                "(or set recommendations.retrain_every_minutes)"
+            )
+        visitor = self.visitor(who) if who is not None else Visitor()
+        result = answer(served, query, visitor, now_ms=utc_ms(self.clock.now()))
+        manifest = served.artifact.manifest
+        return {
+            "context": query.context,
+            "k": query.k,
+            "items": result.items,
+            "personalized": result.personalized,
+            "unknown_items": result.unknown_items,
+            "model": {"version": served.artifact.version, "trained_at": manifest.get("created_at")},
+        }
