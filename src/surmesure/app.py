@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.services = services
         services.capabilities["writer"].start()
         services.capabilities["pipeline"].start()
+        services.capabilities["recommendations"].start()
         try:
             yield
         finally:
@@ -95,11 +96,13 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from surmesure.events.api import router as events_router
     from surmesure.health import router as health_router
     from surmesure.profiles.api import router as profiles_router
+    from surmesure.recommendations.api import router as recommendations_router
 
     app.include_router(health_router)
     app.include_router(events_router)
     app.include_router(profiles_router)
     app.include_router(catalog_router)
+    app.include_router(recommendations_router)
     if settings.demo:
         from surmesure.demo.web import router as demo_router
 

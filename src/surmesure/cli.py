@@ -20,6 +20,7 @@ from surmesure import db
 from surmesure.catalog import cli as catalog_cli
 from surmesure.config import Settings, load_settings
 from surmesure.errors import SurmesureError
+from surmesure.recommendations import cli as recommendations_cli
 
 __all__ = ["app", "main"]
 
@@ -34,6 +35,7 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 app.add_typer(profile_app, name="profile")
 app.add_typer(config_app, name="config")
 app.add_typer(catalog_cli.app, name="import")
+app.command("train")(recommendations_cli.train_command)
 
 console = Console()
 err = Console(stderr=True)

@@ -32,6 +32,7 @@ from surmesure.events.service import Ingestor
 from surmesure.events.writer import GroupCommitWriter, outbox_events
 from surmesure.profiles.service import ProfileService
 from surmesure.profiles.unify import Step, Unifier
+from surmesure.recommendations.service import Recommendations
 
 __all__ = ["STEPS", "Pipeline", "build_capabilities", "make_step", "run_worker", "tune_gc"]
 
@@ -84,6 +85,9 @@ def build_capabilities(services: Services) -> None:
         services.engine, settings, services.clock, Unifier(settings)
     )
     services.capabilities["pipeline"] = Pipeline(services)
+    services.capabilities["recommendations"] = Recommendations(
+        services.engine, settings, services.clock, services.capabilities["profiles"]
+    )
 
 
 class Pipeline:
