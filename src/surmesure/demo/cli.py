@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,8 +15,10 @@ from surmesure.demo.load import LoadReport, load_demo
 from surmesure.deps import Services
 from surmesure.events import store as event_store
 from surmesure.pipeline import tune_gc
+from surmesure.recommendations import artifacts
+from surmesure.recommendations.cli import run_training
 
-__all__ = ["demo_settings", "ensure_demo", "run_demo"]
+__all__ = ["demo_settings", "ensure_demo", "ensure_model", "run_demo"]
 
 
 def demo_settings(data_dir: Path) -> Settings:
@@ -55,6 +58,7 @@ def ensure_demo(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if reset:
         _remove_sqlite_store(settings)
+        shutil.rmtree(artifacts.models_dir(settings.data_dir), ignore_errors=True)
     services = build_services(settings)
     try:
         if not _is_empty(services):
@@ -74,6 +78,12 @@ def ensure_demo(
         services.close()
 
 
+def ensure_model(settings: Settings, console: Console) -> None:
+    """Train the recommendation model when the demo has none yet (or was reset)."""
+    if artifacts.current_version(artifacts.models_dir(settings.data_dir)) is None:
+        run_training(settings, console)
+
+
 def run_demo(
     *,
     data_dir: Path,
@@ -90,6 +100,7 @@ def run_demo(
     console = Console()
     settings = demo_settings(data_dir)
     ensure_demo(settings, people=people, items=items, seed=seed, reset=reset, console=console)
+    ensure_model(settings, console)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only a display choice
     console.print(
         f"\n[bold green]Demo shop:[/] http://{shown}:{port}/   "

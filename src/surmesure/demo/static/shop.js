@@ -197,5 +197,72 @@
   });
   if (!s.consent()) openBanner();
 
+  // -- live recommendations: fetched with the write key for this browser's anonymousId ----------
+  function recCard(entry) {
+    var card = document.createElement('article');
+    card.className = 'card rec';
+    card.dataset.itemId = entry.id;
+    var pic = document.createElement('a');
+    pic.className = 'pic';
+    pic.href = entry.url || '/product/' + encodeURIComponent(entry.id);
+    var img = document.createElement('img');
+    img.src = entry.image || '/static/img/' + encodeURIComponent(entry.id) + '.svg';
+    img.alt = '';
+    img.width = 400;
+    img.height = 300;
+    pic.appendChild(img);
+    card.appendChild(pic);
+    var body = document.createElement('div');
+    body.className = 'body';
+    [['p', 'brand', entry.brand || ''], ['h3', '', ''], ['p', 'meta', ''], ['p', 'why', entry.reason.text]]
+      .forEach(function (spec) {
+        var el = document.createElement(spec[0]);
+        if (spec[1]) el.className = spec[1];
+        el.textContent = spec[2];
+        if (spec[0] === 'h3') {
+          var a = document.createElement('a');
+          a.href = pic.href;
+          a.textContent = entry.title || entry.id;
+          el.appendChild(a);
+        }
+        if (spec[1] === 'meta' && typeof entry.price === 'number') el.textContent = money(entry.price);
+        if (spec[1] === 'why') el.dataset.reasonCode = entry.reason.code;
+        body.appendChild(el);
+      });
+    card.appendChild(body);
+    return card;
+  }
+  function loadRecs(section) {
+    var params = new URLSearchParams({
+      anonymous_id: s.user().anonymousId, context: section.dataset.context, k: section.dataset.k || '4'
+    });
+    if (section.dataset.itemId) params.set('item_id', section.dataset.itemId);
+    if (section.dataset.relation) params.set('relation', section.dataset.relation);
+    if (section.dataset.excludeSeen) params.set('exclude_seen', 'true');
+    if (section.dataset.context === 'cart') {
+      var cart = load(CART, []);
+      if (!cart.length) { section.hidden = true; return; }
+      cart.forEach(function (l) { params.append('item_ids', l.product_id); });
+    }
+    fetch('/v1/recommendations?' + params.toString(), {
+      headers: { Authorization: 'Basic ' + btoa(data.writeKey + ':') }
+    }).then(function (r) { return r.ok ? r.json() : null; }).then(function (answer) {
+      var grid = section.querySelector('[data-recs-grid]');
+      grid.textContent = '';
+      if (!answer || !answer.items.length) { section.hidden = true; return; }
+      answer.items.forEach(function (entry) { grid.appendChild(recCard(entry)); });
+      section.dataset.version = answer.model.version;
+      section.hidden = false;
+    }).catch(function () { section.hidden = true; });
+  }
+  function refreshRecs() { $all('[data-recs]').forEach(loadRecs); }
+  // the events of the previous page were sent when it was left; send this page's first
+  function flushThenRefresh() {
+    Promise.resolve(s.flush()).then(function () { setTimeout(refreshRecs, 50); }, refreshRecs);
+  }
+  flushThenRefresh();
+  // an add to cart changes the answers at once (the click handler above tracked it)
+  $all('[data-add-to-cart]').forEach(function (b) { b.addEventListener('click', flushThenRefresh); });
+
   refreshHeader();
 })();
