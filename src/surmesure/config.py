@@ -78,6 +78,14 @@ class IngestSettings(BaseModel):
         default=50_000, ge=100, description="Events waiting for commit before 503 Retry-After."
     )
     group_commit_max_events: int = Field(default=5_000, ge=1)
+    group_commit_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "Under concurrent requests, how long a group commit waits for more requests to share "
+            "its transaction and fsync (0: never waits)."
+        ),
+    )
     known_event_types: list[str] = Field(
         default_factory=lambda: ["track", "identify", "page", "screen", "alias", "group"]
     )
@@ -139,10 +147,13 @@ class PipelineSettings(BaseModel):
         default=5, ge=1, description="How often an idle worker looks for new events."
     )
     max_commits_per_step: int = Field(
-        default=50, ge=1, description="Group commits folded into profiles in one transaction."
+        default=500, ge=1, description="Group commits folded into profiles in one transaction."
+    )
+    max_events_per_step: int = Field(
+        default=20_000, ge=1, description="Events folded into profiles in one transaction (about)."
     )
     min_events_per_step: int = Field(
-        default=500,
+        default=2000,
         ge=1,
         description=(
             "While fewer events than this wait, the worker waits up to `max_delay_ms` for more: "
@@ -150,7 +161,7 @@ class PipelineSettings(BaseModel):
         ),
     )
     max_delay_ms: int = Field(
-        default=100, ge=0, description="The longest an event waits for others before its step runs."
+        default=200, ge=0, description="The longest an event waits for others before its step runs."
     )
 
 

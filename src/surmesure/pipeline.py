@@ -78,6 +78,7 @@ def build_capabilities(services: Services) -> None:
         max_group_events=settings.ingest.group_commit_max_events,
         max_pipeline_backlog=settings.ingest.max_pending_events * 4,
         now_ms=lambda: utc_ms(services.clock.now()),
+        group_wait_s=settings.ingest.group_commit_wait_ms / 1000,
     )
     services.capabilities["writer"] = writer
     services.capabilities["ingestor"] = Ingestor(writer, limits, services.clock)
@@ -184,6 +185,7 @@ def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop:
         clock,
         unifier,
         options.max_commits_per_step,
+        options.max_events_per_step,
         min_events=options.min_events_per_step,
         max_delay_s=options.max_delay_ms / 1000,
     )
@@ -209,8 +211,8 @@ def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop:
 def make_step(
     clock: Clock,
     unifier: Unifier,
-    max_commits: int = 50,
-    max_events: int = 5000,
+    max_commits: int = 500,
+    max_events: int = 20_000,
     *,
     min_events: int = 1,
     max_delay_s: float = 0.0,
@@ -225,18 +227,18 @@ def make_step(
     A chunk that fails is retried one entry at a time; an entry that keeps failing is
     set aside in ``pipeline_dead_letters`` (its events stay stored) so one bad event
     cannot stop the pipeline.
-    """
-    failures = _Failures()
-
-    def step(engine: sa.Engine) -> int:
 
     While fewer than ``min_events`` wait, the step leaves them for up to
     ``max_delay_s`` (returning 0, as if there were none), so that under a steady
     trickle of requests the worker takes the write lock a few times a second rather
     than once per group commit.
+    """
+    failures = _Failures()
+    small_since: list[float] = []  # when a too-small backlog was first seen
+
+    def step(engine: sa.Engine) -> int:
         now_ms = utc_ms(clock.now())
         if failures.count >= _ATTEMPTS_BEFORE_DEAD_LETTER:
-    small_since: list[float] = []  # when a too-small backlog was first seen
             # the same single entry failed again and again: set it aside, keep the rest flowing
             with db.writing(engine) as conn:
                 stuck = event_store.pending_outbox(conn, 1)
@@ -254,10 +256,6 @@ def make_step(
                 entries = event_store.pending_outbox(read, 1 if failures.count else max_commits)
                 if not entries:
                     return 0
-                entries = _first_events(entries, max_events)
-                rows = event_store.read_commits(read, entries)
-                unifier.process(read, rows, now_ms, plan)
-            with db.writing(engine) as conn:
                 waiting = sum(entry.last_seq - entry.first_seq + 1 for entry in entries)
                 if waiting < min_events and not failures.count:
                     if not small_since:
@@ -265,6 +263,10 @@ def make_step(
                     if time.monotonic() - small_since[0] < max_delay_s:
                         return 0
                 small_since.clear()
+                entries = _first_events(entries, max_events)
+                rows = event_store.read_commits(read, entries)
+                unifier.process(read, rows, now_ms, plan)
+            with db.writing(engine) as conn:
                 if not unifier.still_current(conn):
                     # profiles changed behind the worker's back (an undone merge): start afresh
                     unifier.cache.clear()

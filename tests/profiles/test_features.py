@@ -109,3 +109,29 @@ def test_fold_and_combine_are_order_free(
     _approx(whole, summary(shuffled))
     parts = features.combine(summary(shuffled[:cut]), summary(shuffled[cut:]))
     _approx(whole, parts)
+
+
+_ZONES = [
+    "Europe/Paris",
+    "America/New_York",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "America/St_Johns",
+    "UTC",
+]
+
+
+@given(
+    ts_ms=st.integers(min_value=946_684_800_000, max_value=4_102_444_800_000),
+    zone=st.sampled_from([*_ZONES, "Not/AZone", ""]),
+)
+@settings(max_examples=400, deadline=None)
+def test_preferred_hour_uses_the_local_hour_of_the_event_zone(ts_ms: int, zone: str) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
+    expected = moment.astimezone(ZoneInfo(zone)).hour if zone in _ZONES else moment.hour
+    state = features.empty()
+    features.fold(state, [(ts_ms, {"type": "page", "context": {"timezone": zone}})], 30.0)
+    assert state["hours"][expected] == 1

@@ -108,11 +108,26 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
+_QUARTER_MS = 900_000
+_HOUR_MS = 3_600_000
+
+
 def _hour(ts_ms: int, context: Mapping[str, Any]) -> int:
-    moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
+    """The local hour of ``ts_ms`` in the event's time zone (UTC when it names none)."""
     tz = context.get("timezone")
-    zone = _zone(tz) if isinstance(tz, str) and len(tz) < 64 else None
-    return (moment.astimezone(zone) if zone else moment).hour
+    offset = _offset_ms(tz, ts_ms // _QUARTER_MS) if isinstance(tz, str) and len(tz) < 64 else 0
+    return ((ts_ms + offset) // _HOUR_MS) % 24
+
+
+@lru_cache(maxsize=65536)
+def _offset_ms(name: str, quarter: int) -> int:
+    # Zones change offset only at whole quarter hours: one lookup per zone and quarter
+    # instead of a datetime conversion per event.
+    zone = _zone(name)
+    if zone is None:
+        return 0
+    offset = datetime.fromtimestamp(quarter * _QUARTER_MS / 1000, UTC).astimezone(zone).utcoffset()
+    return int(offset.total_seconds() * 1000) if offset else 0
 
 
 def channel_of(body: Mapping[str, Any]) -> str:
