@@ -23,8 +23,8 @@ __all__ = [
     "events_for_identifiers",
     "events_named",
     "existing_hashes",
-    "insert_rows",
     "insert_events",
+    "insert_rows",
     "outbox",
     "pending_outbox",
     "quarantine",
@@ -111,7 +111,6 @@ def existing_hashes(conn: sa.Connection, message_ids: Iterable[str]) -> dict[str
     return found
 
 
-def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
 _EVENT_COLUMNS = tuple(c.name for c in events.columns if c.name != "seq")
 
 
@@ -134,6 +133,7 @@ def insert_events(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     conn.exec_driver_sql(f"INSERT INTO events ({names}) VALUES ({marks})", values)  # noqa: S608 - names from the table
 
 
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(table.insert(), list(rows))
 
