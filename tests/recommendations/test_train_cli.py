@@ -70,3 +70,14 @@ def _wait_for_version(http: httpx.Client, version: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"the server did not swap in {version}")
+
+
+def test_train_on_an_empty_store_says_so(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SURMESURE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SURMESURE_STORE__URL", sqlite_url)
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code != 0
+    assert getattr(result.exception, "code", None) == "recommendations.nothing_to_train"
+    assert not artifacts.versions(artifacts.models_dir(tmp_path / "data"))

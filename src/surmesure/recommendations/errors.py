@@ -4,7 +4,8 @@ Each has a stable ``code``, listed in ``docs/errors.md``::
 
     Conflict
     ├── NotFittedError         409  recommendations.not_fitted       model used before ``fit``/``load``
-    └── NoModel                409  recommendations.no_model         the server has no trained model yet
+    ├── NoModel                409  recommendations.no_model         the server has no trained model yet
+    └── NothingToTrain         409  recommendations.nothing_to_train no items in the catalogue nor the events
     InvalidInput
     ├── InvalidModelFile       422  recommendations.invalid_model_file  not a model file, or another class
     └── InvalidRequest         422  recommendations.invalid_request  a context without what it needs...
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from surmesure.errors import Conflict, InvalidInput, NotFound
 
-__all__ = ["InvalidModelFile", "InvalidRequest", "NoModel", "NotFittedError", "UnknownItem"]
+__all__ = ["InvalidModelFile", "InvalidRequest", "NoModel", "NotFittedError", "NothingToTrain", "UnknownItem"]
 
 
 class NotFittedError(Conflict):
@@ -48,3 +49,9 @@ class UnknownItem(NotFound):
     """The item of ``context=item`` is not among the current model's items."""
 
     code = "recommendations.unknown_item"
+
+
+class NothingToTrain(Conflict):
+    """Training found no item: the catalogue is empty and no event names a product."""
+
+    code = "recommendations.nothing_to_train"

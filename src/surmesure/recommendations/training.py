@@ -30,6 +30,7 @@ from surmesure.events import service as events_service
 from . import artifacts
 from .algorithms import Hybrid, ItemCooccurrence
 from .catalogue import item_table, read_catalogue
+from .errors import NothingToTrain
 from .interactions import DEFAULT_WEIGHTS, InteractionMatrix, sessionize
 from .signals import SIGNAL_EVENTS, signals_of
 
@@ -121,6 +122,8 @@ def train(
         now_ms=utc_ms(now), items=matrix.item_ids_,
     )  # fmt: skip
     item_ids = [str(i) for i in matrix.item_ids_]
+    if not item_ids:
+        raise NothingToTrain("nothing to train on: the catalogue is empty and no event names a product")
     table = item_table(item_ids, catalogue)
     report("model", f"{matrix.user_items_.shape[0]:,} people x {len(item_ids):,} items")
     model = Hybrid(max_items=options.max_items).fit(
