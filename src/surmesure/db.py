@@ -40,6 +40,7 @@ __all__ = [
     "named_lock",
     "sqlite_path",
     "upgrade",
+    "upsert_rows",
     "writing",
 ]
 
@@ -256,6 +257,45 @@ def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
 def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
     return dialect_insert(conn, table).on_conflict_do_nothing()
+
+
+_PG_ROWS_PER_STATEMENT = 500
+
+
+def upsert_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    *,
+    conflict: tuple[str, ...],
+    update: tuple[str, ...],
+    where: str = "",
+) -> None:
+    """``INSERT ... ON CONFLICT (conflict) DO UPDATE SET update [WHERE where]`` of many
+    rows, with values as the driver takes them (JSON columns already text).
+
+    The bulk writes of the pipeline go through here, past SQLAlchemy's per-row work:
+    on SQLite one ``executemany`` of tuples; on PostgreSQL multi-row ``VALUES`` of up to
+    500 rows per statement (psycopg's executemany sends one statement per row).
+    Every name comes from the table's metadata; every value is a bound parameter.
+    """
+    if not rows:
+        return
+    columns = tuple(c.name for c in table.columns if c.name in rows[0])
+    values = [tuple(row[c] for c in columns) for row in rows]
+    names = ", ".join(f'"{c}"' for c in columns)
+    keys = ", ".join(f'"{c}"' for c in conflict)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in update)
+    tail = f" ON CONFLICT ({keys}) DO UPDATE SET {sets}" + (f" WHERE {where}" if where else "")
+    if conn.dialect.name == "postgresql":
+        one = "(" + ", ".join("%s" for _ in columns) + ")"
+        for start in range(0, len(values), _PG_ROWS_PER_STATEMENT):
+            chunk = values[start : start + _PG_ROWS_PER_STATEMENT]
+            sql = f'INSERT INTO "{table.name}" ({names}) VALUES {", ".join([one] * len(chunk))}{tail}'  # noqa: S608
+            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+        return
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}){tail}', values)  # noqa: S608
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

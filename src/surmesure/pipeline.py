@@ -252,17 +252,21 @@ def make_step(
         plan = Step()
         try:
             with engine.connect() as read:
+                if not failures.count:
+                    # one aggregate, not the entries: an idle or waiting worker asks often
+                    waiting = outbox_events(read)
+                    if waiting and waiting < min_events:
+                        if not small_since:
+                            small_since.append(time.monotonic())
+                        if time.monotonic() - small_since[0] < max_delay_s:
+                            return 0
+                    small_since.clear()
+                    if not waiting:
+                        return 0
                 # after a failure, go one entry at a time to find the one that fails
                 entries = event_store.pending_outbox(read, 1 if failures.count else max_commits)
                 if not entries:
                     return 0
-                waiting = sum(entry.last_seq - entry.first_seq + 1 for entry in entries)
-                if waiting < min_events and not failures.count:
-                    if not small_since:
-                        small_since.append(time.monotonic())
-                    if time.monotonic() - small_since[0] < max_delay_s:
-                        return 0
-                small_since.clear()
                 entries = _first_events(entries, max_events)
                 rows = event_store.read_commits(read, entries)
                 unifier.process(read, rows, now_ms, plan)

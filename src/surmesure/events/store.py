@@ -117,19 +117,26 @@ _EVENT_COLUMNS = tuple(c.name for c in events.columns if c.name != "seq")
 def insert_events(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert event rows (every column but ``seq``), the hot path of ingestion.
 
-    On SQLite the rows go straight to the driver's ``executemany`` as tuples: SQLAlchemy's
-    per-row parameter processing was a fifth of the writer thread's time, and every
-    column here is a plain string or integer. PostgreSQL keeps SQLAlchemy's executemany,
-    which batches the rows into multi-row INSERTs.
+    Every column here is a plain string or integer, so SQLAlchemy's per-row parameter
+    processing (a fifth of the writer thread's time) is skipped: on SQLite the rows go
+    to the driver's ``executemany`` as tuples; on PostgreSQL through ``COPY``, which
+    costs the server a fraction of row-by-row INSERTs.
     """
     if not rows:
+        return
+    values = [tuple(row[c] for c in _EVENT_COLUMNS) for row in rows]
+    names = ", ".join(_EVENT_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(f"COPY events ({names}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
         return
     if conn.dialect.name != "sqlite":
         conn.execute(events.insert(), list(rows))
         return
-    names = ", ".join(_EVENT_COLUMNS)
     marks = ", ".join("?" for _ in _EVENT_COLUMNS)
-    values = [tuple(row[c] for c in _EVENT_COLUMNS) for row in rows]
     conn.exec_driver_sql(f"INSERT INTO events ({names}) VALUES ({marks})", values)  # noqa: S608 - names from the table
 
 

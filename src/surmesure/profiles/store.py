@@ -14,12 +14,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure.db import BigId, JsonText, metadata
+from surmesure.db import BigId, JsonText, metadata, upsert_rows
 
 __all__ = [
     "bump_generation",
@@ -200,15 +199,11 @@ def upsert_links(conn: sa.Connection, new_links: Iterable[Any]) -> None:
         {"key_a": lk.a, "key_b": lk.b, "ts_ms": lk.ts_ms, "message_id": lk.message_id, "accepted": True}
         for lk in new_links
     ]
-    if not rows:
-        return
     earlier = (
         'excluded."ts_ms" < "identity_links"."ts_ms" OR (excluded."ts_ms" = "identity_links"."ts_ms"'
         ' AND excluded."message_id" < "identity_links"."message_id")'
     )
-    conn.execute(
-        _upsert(links, _columns(links, rows), ("key_a", "key_b"), ("ts_ms", "message_id"), earlier), rows
-    )
+    upsert_rows(conn, links, rows, conflict=("key_a", "key_b"), update=("ts_ms", "message_id"), where=earlier)
 
 
 def set_link_acceptance(conn: sa.Connection, pairs: Iterable[tuple[str, str]], accepted: bool) -> None:
@@ -223,58 +218,16 @@ def set_link_acceptance(conn: sa.Connection, pairs: Iterable[tuple[str, str]], a
 
 
 def upsert_identifiers(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    conn.execute(_upsert(identifiers, _columns(identifiers, rows), ("key",), ("profile_id",)), list(rows))
+    upsert_rows(conn, identifiers, list(rows), conflict=("key",), update=("profile_id",))
 
 
-def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]], *, serialized: bool = False) -> None:
-    """Insert or replace whole profile rows; ``serialized``: JSON columns are already text."""
-    if not rows:
-        return
-    columns = ("merged_into", "updated_ms", "traits", "trait_times", "features", "consent", "last_seq")
-    statement = _upsert(profiles, _columns(profiles, rows), ("profile_id",), columns, raw_json=serialized)
-    conn.execute(statement, list(rows))
+_PROFILE_UPDATE = ("merged_into", "updated_ms", "traits", "trait_times", "features", "consent", "last_seq")
 
 
-def _columns(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    return tuple(c.name for c in table.columns if c.name in rows[0])
-
-
-@cache
-def _upsert(
-    table: sa.Table,
-    columns: tuple[str, ...],
-    conflict: tuple[str, ...],
-    update: tuple[str, ...],
-    where: str = "",
-    *,
-    raw_json: bool = False,
-) -> sa.TextClause:
-    """``INSERT ... ON CONFLICT (...) DO UPDATE SET ... [WHERE ...]``, built once, as text.
-
-    SQLite and PostgreSQL share this syntax. SQLAlchemy 2.0's dialect upserts carry no
-    cache key, so each execution built and compiled the statement again (about 1 ms,
-    three times per pipeline step). A text statement is compiled once; its typed bind
-    parameters keep the columns' conversions (JSON, booleans).
-    """
-
-    def q(name: str) -> str:
-        return f'"{name}"'
-
-    names = ", ".join(q(c) for c in columns)
-    values = ", ".join(f":{c}" for c in columns)
-    keys = ", ".join(q(c) for c in conflict)
-    sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)
-    condition = f" WHERE {where}" if where else ""
-    # every name comes from the table's metadata, every value is a bound parameter
-    insert = f"INSERT INTO {q(table.name)} ({names}) VALUES ({values})"  # noqa: S608
-    sql = f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {sets}{condition}"
-    def type_of(column: str) -> Any:
-        kind = table.c[column].type
-        return sa.Text() if raw_json and isinstance(kind, JsonText) else kind
-
-    return sa.text(sql).bindparams(*(sa.bindparam(c, type_=type_of(c)) for c in columns))
+def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or replace whole profile rows, their JSON columns already text
+    (``ProfileState.row(serialized=True)``)."""
+    upsert_rows(conn, profiles, list(rows), conflict=("profile_id",), update=_PROFILE_UPDATE)
 
 
 def mark_merged(conn: sa.Connection, absorbed: Mapping[str, str], now_ms: int) -> None:

@@ -97,6 +97,6 @@ class Step:
     def apply(self, conn: sa.Connection) -> None:
         for op in self._writes:
             op(conn)
-        store.save_profiles(conn, self._rows, serialized=True)
+        store.save_profiles(conn, self._rows)
         self._writes.clear()
         self._rows.clear()
