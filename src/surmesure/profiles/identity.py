@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from surmesure.ids import is_placeholder, keyed_hash, normalize_email
 
@@ -44,9 +44,11 @@ def key_type(key: str) -> str:
     return key.split(":", 1)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    """Two identifiers seen together, first at (``ts_ms``, ``message_id``)."""
+class Link(NamedTuple):
+    """Two identifiers seen together, first at (``ts_ms``, ``message_id``).
+
+    A named tuple, not a frozen dataclass: several are made per event, and a frozen
+    dataclass's ``__init__`` costs three times as much."""
 
     a: str
     b: str
@@ -77,8 +79,7 @@ class Caps:
         return all(counts.get(t, 0) <= cap for t, cap in self.per_type.items())
 
 
-@dataclass(frozen=True, slots=True)
-class EventIds:
+class EventIds(NamedTuple):
     """What one event says about identity."""
 
     primary: str  # the identifier the event is attributed to (user id, else anonymous id)
