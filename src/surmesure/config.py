@@ -176,10 +176,15 @@ class RecommendationSettings(BaseModel):
         default=2.0, gt=0, description="How often the server looks for a new model and catalogue changes."
     )
     max_items: int = Field(default=20_000, ge=1, description="Items modelled by EASE (the most popular).")
-    max_events: int = Field(default=5_000_000, ge=1, description="Events read for one training, oldest first.")
-    half_life_days: float = Field(default=30.0, gt=0, description="Recency: an event's weight halves this often.")
+    max_events: int = Field(
+        default=5_000_000, ge=1, description="Events read for one training, oldest first."
+    )
+    half_life_days: float = Field(
+        default=30.0, gt=0, description="Recency: an event's weight halves this often."
+    )
     weights: dict[str, float] = Field(
-        default_factory=dict, description="Weight per kind (view, add_to_cart, purchase) over the defaults 1, 3, 5."
+        default_factory=dict,
+        description="Weight per kind (view, add_to_cart, purchase) over the defaults 1, 3, 5.",
     )
     history_events: int = Field(
         default=200, ge=1, description="A visitor's latest events read to build their row at request time."
