@@ -150,6 +150,8 @@ def measure_server(
             caught_up = wait_backlog(server.port, stats.first_send + args.time_cap + 60)
             done = time.perf_counter()
             server_cpu = server.cpu_seconds() - cpu0
+            _status, ready = get_json(server.port, "/readyz")
+            writer_stats = ready.get("writer", {}) if isinstance(ready, dict) else {}
             worker_cpu = server.children_cpu_seconds() - worker_cpu0
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
@@ -183,6 +185,7 @@ def measure_server(
         "client_cpu_ms_per_1k_events": 1e6 * stats.client_cpu / max(acked_events, 1),
         "store_check": check,
         "problems": problems,
+        "writer": writer_stats,
     }
 
 
@@ -240,7 +243,8 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 def print_table(entries: list[dict[str, Any]], client: str) -> None:
     head = (
         f"{'store':8} {'sync':6} {'mode':9} {'conn':>4} {'acks/s':>9} {'+profiles/s':>11} "
-        f"{'ceiling/s':>10} {'ours/ceil':>9} {'acks/ceil':>9} {'srv ms/1k':>9} {'wrk ms/1k':>9} {'cli ms/1k':>9}  targets"
+        f"{'ceiling/s':>10} {'ours/ceil':>9} {'acks/ceil':>9} {'srv ms/1k':>9} {'wrk ms/1k':>9} "
+        f"{'cli ms/1k':>9}  targets"
     )
     print()
     print(
@@ -404,8 +408,16 @@ def main(argv: list[str] | None = None) -> int:
                     value_p = run["profiles_rps"] if mode == "single" else run["profiles_eps"]
                     ceiling = f", ceiling {run['ceiling_eps']:,.0f} ev/s" if run.get("ceiling_eps") else ""
                     flag = f" PROBLEMS: {run['problems']}" if run["problems"] else ""
+                    w = run.get("writer") or {}
+                    commits = (
+                        f" [commits: {w.get('requests_per_group')} req, {w.get('events_per_group')} ev,"
+                        f" lock wait {w.get('lock_wait_ms_per_group')} ms,"
+                        f" write {w.get('write_ms_per_group')} ms]"
+                        if w
+                        else ""
+                    )
                     print(
-                        f" acks {value:,.0f} {unit}, +profiles {value_p:,.0f} {unit}{ceiling}{flag}",
+                        f" acks {value:,.0f} {unit}, +profiles {value_p:,.0f} {unit}{ceiling}{flag}{commits}",
                         flush=True,
                     )
                 entry["summary"] = summarize(entry)

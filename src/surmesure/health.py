@@ -25,5 +25,6 @@ async def readyz(services: ServicesDep) -> JSON:
         "status": "ok" if alive else "degraded",
         "pipeline": "running" if alive else "stopped",
         "pipeline_backlog": pipeline.backlog(),
+        "writer": services.capabilities["writer"].stats.as_dict(),
     }
     return JSON(body, status_code=200 if alive else 503)

@@ -25,7 +25,7 @@ from surmesure.errors import Overloaded, Unavailable
 from surmesure.events import store
 from surmesure.ids import new_id
 
-__all__ = ["GroupCommitWriter", "Outcome", "Pending", "outbox_events"]
+__all__ = ["GroupCommitWriter", "Outcome", "Pending", "WriterStats", "outbox_events"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,28 @@ class Pending:
     rows: list[dict[str, Any]]
     quarantine: list[dict[str, Any]]
     future: Future[list[str]] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """What the writer did since it started: how well requests share commits, and how
+    long commits wait for the store's write lock (held by the pipeline worker too)."""
+
+    groups: int = 0
+    requests: int = 0
+    events: int = 0
+    lock_wait_s: float = 0.0
+    write_s: float = 0.0  # from the lock to the end of the commit
+
+    def as_dict(self) -> dict[str, float]:
+        groups = max(self.groups, 1)
+        return {
+            "groups": self.groups,
+            "requests_per_group": round(self.requests / groups, 2),
+            "events_per_group": round(self.events / groups, 2),
+            "lock_wait_ms_per_group": round(1000 * self.lock_wait_s / groups, 3),
+            "write_ms_per_group": round(1000 * self.write_s / groups, 3),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +100,7 @@ class GroupCommitWriter:
         self._backlog = 0
         self._backlog_read = 0.0
         self.last_error: BaseException | None = None
+        self.stats = WriterStats()
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -202,7 +225,9 @@ class GroupCommitWriter:
     def _write(self, group: list[Pending]) -> tuple[list[list[str]], int]:
         commit_id = new_id()
         now = self._now_ms()
+        started = time.perf_counter()
         with db.writing(self._engine) as conn:
+            locked = time.perf_counter()
             known = store.existing_hashes(conn, (r["message_id"] for p in group for r in p.rows))
             to_insert: list[dict[str, Any]] = []
             conflict_rows: list[dict[str, Any]] = []
@@ -250,6 +275,12 @@ class GroupCommitWriter:
                 )
             store.insert_rows(conn, store.conflicts, conflict_rows)
             store.insert_rows(conn, store.quarantine, [q for p in group for q in p.quarantine])
+        stats = self.stats
+        stats.groups += 1
+        stats.requests += len(group)
+        stats.events += sum(len(p.rows) for p in group)
+        stats.lock_wait_s += locked - started
+        stats.write_s += time.perf_counter() - locked
         return statuses, len(to_insert)
 
 
