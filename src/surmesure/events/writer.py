@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ class GroupCommitWriter:
         self._max_group = max_group_events
         self._max_backlog = max_pipeline_backlog
         self._linger = group_wait_s
-        self._last_group_requests = 0
+        self._recent_groups: deque[int] = deque(maxlen=8)  # requests per group, latest
         self._now_ms = now_ms
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._pending_events = 0
@@ -179,10 +180,16 @@ class GroupCommitWriter:
         size += len(first.rows)
         # Under concurrency (the last group held several requests), wait a moment for
         # more: a commit costs the same for one request as for fifty (an fsync, a
-        # transaction), so small requests arriving together should share one.
-        linger = self._linger if self._last_group_requests > 1 else 0.0
+        # transaction), so small requests arriving together should share one. The wait
+        # ends once as many requests are in as in the largest of the last groups: with N
+        # clients waiting for their acks, no N+1th request is coming.
+        expected = max(self._recent_groups, default=0)
+        linger = self._linger if expected > 1 else 0.0
         deadline = time.monotonic() + linger
         while size < self._max_group:
+            if len(group) >= expected:
+                linger = 0.0
+                deadline = 0.0
             try:
                 wait = deadline - time.monotonic()
                 item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
@@ -193,7 +200,7 @@ class GroupCommitWriter:
                 break
             group.append(item)
             size += len(item.rows)
-        self._last_group_requests = len(group)
+        self._recent_groups.append(len(group))
         return group
 
     def _commit(self, group: list[Pending]) -> None:
