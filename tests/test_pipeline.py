@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
-from surmesure import pipeline
+from surmesure import db, pipeline
 from surmesure.app import build_services
+from surmesure.config import Settings
 from surmesure.events import store as event_store
 from surmesure.profiles import store as profile_store
 from surmesure.profiles.unify import Step, Unifier
 
 from builders import track
-from conftest import make_settings
+from conftest import LiveServer, make_settings
 
 
 class PoisonedUnifier(Unifier):
@@ -58,3 +62,39 @@ def test_a_failing_entry_is_set_aside_and_the_rest_flows(tmp_path: Path, store_u
     assert users == {"user_id:user-Good 1", "user_id:user-Good 2"}
     services.engine.dispose()
 
+
+
+def test_one_pipeline_worker_per_store_at_a_time(tmp_path: Path, store_url: str) -> None:
+    services = build_services(make_settings(tmp_path, store_url))
+    engine = services.engine
+    held = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with db.named_lock(engine, "pipeline", should_stop=lambda: False) as leader:
+            assert leader
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert held.wait(10)
+    gave_up_at = time.monotonic() + 0.3
+    with db.named_lock(
+        engine, "pipeline", should_stop=lambda: time.monotonic() > gave_up_at, poll_s=0.05
+    ) as second:
+        assert second is False  # waited its turn, then was told to stop
+    release.set()
+    thread.join(10)
+    with db.named_lock(engine, "pipeline", should_stop=lambda: True) as third:
+        assert third is True  # free again
+    services.close()
+
+
+def test_readiness_says_so_when_the_pipeline_worker_stopped(settings: Settings) -> None:
+    with LiveServer(settings) as live:
+        assert httpx.get(f"{live.url}/readyz").json()["pipeline"] == "running"
+        live.services.capabilities["pipeline"].stop()
+        response = httpx.get(f"{live.url}/readyz")
+        assert response.status_code == 503
+        assert response.json()["pipeline"] == "stopped"

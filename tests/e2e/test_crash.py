@@ -163,6 +163,19 @@ class Server:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
+    def children(self) -> list[int]:
+        """Processes the server started (the pipeline worker), from /proc."""
+        assert self.process is not None
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                found.append(int(stat.parent.name))
+        return found
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -211,13 +224,20 @@ def test_sigkill_mid_load_loses_and_duplicates_nothing_acknowledged(
         thread.start()
     while load.acked_batches < KILL_AFTER_ACKS and time.monotonic() < stop_at and not load.errors:
         time.sleep(0.002)
+    workers = crash_server.children()
+    assert workers, "the server runs no pipeline worker process"
     crash_server.kill()
     with load.lock:
         acked_before_kill = list(load.acked)
     assert not load.errors, load.errors[:3]
     assert KILL_AFTER_ACKS * EVENTS_PER_BATCH <= len(acked_before_kill) < len(sent), "not killed mid-load"
 
-    time.sleep(0.3)  # the clients meet a dead server for a while
+    # the worker notices its server is gone and exits, so the next one can take over
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphans = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not orphans, f"pipeline workers {orphans} outlived their server"
     crash_server.start()
     for thread in clients:
         thread.join(max(stop_at - time.monotonic(), 0) + 15)
