@@ -96,13 +96,13 @@ class Unifier:
         checking with :meth:`still_current` that nobody changed profiles meanwhile);
         without one, they are made on ``conn`` before returning.
         """
+        cache = self.cache
+        cache.sync(conn)  # first: the step applies only if nobody wrote profiles since
         evs = self.parse(rows)
         if not evs:
             return len(rows)
         immediate = step is None
         step = step or Step()
-        cache = self.cache
-        cache.sync(conn)
         earliest: dict[tuple[str, str], Link] = {}
         for ev in evs:
             for link in ev.ids.links:
