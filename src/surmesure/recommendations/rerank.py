@@ -157,7 +157,7 @@ def price_range(
 
 def one_per_group(ranked: Ranked, table: ItemTable) -> Ranked:
     """No two variants of one product: the best-ranked item of each ``group_id`` stays."""
-    groups = table.group_id[ranked.items]
+    groups = table.codes("group_id")[ranked.items]  # integer codes: np.unique on strings is slow
     _, first = np.unique(groups, return_index=True)
     return ranked.take(np.sort(first))
 

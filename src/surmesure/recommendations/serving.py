@@ -24,6 +24,7 @@ from .artifacts import Artifact
 from .errors import UnknownItem
 from .interactions import InteractionMatrix
 from .items import ItemTable
+from .neighbours import Neighbours
 from .reasons import Reason, ReasonContext, phrase
 from .rerank import History, PairSimilarity, Ranked, Rules, cosine_similarity, rerank
 from .signals import Visitor
@@ -87,6 +88,11 @@ class Served:
         scores = self.artifact.model.popularity_.item_scores_
         positive = scores[scores > 0]
         return scores >= (np.median(positive) if positive.size else np.inf)
+
+    @cached_property
+    def neighbours(self) -> Neighbours:
+        """The model's item-to-item neighbour lists (for reasons), filled as items are asked."""
+        return Neighbours(self.artifact.model._similar, len(self.artifact.item_ids))
 
     @cached_property
     def diversity_similarity(self) -> PairSimilarity | None:
@@ -184,15 +190,6 @@ def _row(s: Served, visitor: Visitor, now_ms: int, extra: Sequence[str] = ()) ->
     )
 
 
-def _item_similarity(s: Served) -> Any:
-    model = s.artifact.model
-
-    def similarity(cands: npt.NDArray[np.intp], hist: npt.NDArray[np.intp]) -> npt.NDArray[np.floating[Any]]:
-        return np.asarray(model._similar(np.asarray(hist, dtype=np.intp))[:, cands].T)
-
-    return similarity
-
-
 def _reason_context(s: Served, cols: npt.NDArray[np.intp], kinds: list[str]) -> ReasonContext:
     strength = {"view": 0, "add_to_cart": 1, "purchase": 2}
     latest: dict[int, str] = {}
@@ -206,7 +203,7 @@ def _reason_context(s: Served, cols: npt.NDArray[np.intp], kinds: list[str]) -> 
     return ReasonContext(
         history=[c for c, _ in recent],
         history_kinds=[k for _, k in recent],
-        similarity=_item_similarity(s),
+        similarity=s.neighbours.similarity,
         favourite_brand=favourite,
         trending=s.trending,
     )
@@ -257,11 +254,11 @@ def _cart_candidates(
     total = np.zeros(len(s.table))
     total[ids] = 0.5 * (1.0 + _normalized(scores)) / 2.0
     reasons: dict[int, Reason] = {}
-    if cart.size:
-        hybrid_sim = s.artifact.model._similar(cart)
-        for c in ids.tolist():
-            best = int(np.argmax(hybrid_sim[:, c]))
-            if hybrid_sim[best, c] > 0:
+    if cart.size and ids.size:
+        near = s.neighbours.similarity(ids.astype(np.intp), cart)
+        for n, c in enumerate(ids.tolist()):
+            best = int(np.argmax(near[n]))
+            if near[n, best] > 0:
                 reasons[c] = Reason("similar", item=int(cart[best]))
     together = s.artifact.together
     if together is not None and cart.size:

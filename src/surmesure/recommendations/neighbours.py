@@ -1,0 +1,86 @@
+"""Item-to-item neighbour lists for serving: per item, its ``top`` most similar items
+(indices and scores, positive only), computed from the model's ``_similar`` once per
+item and kept for the life of the loaded version.
+
+Reasons ask "which of the person's items is the recommended one most similar to": with
+the lists that is ``k * |history|`` lookups instead of a dense ``|history| * n_items``
+similarity per request. An item outside a history item's list counts as not similar
+to it (its similarity is below the list's last score).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["DEFAULT_TOP", "Neighbours"]
+
+DEFAULT_TOP = 100
+_BATCH = 256
+
+#: ``similar(items)`` → an (len(items), n_items) similarity matrix
+SimilarRows = Callable[[npt.NDArray[np.intp]], Any]
+
+
+class Neighbours:
+    """Lazily filled neighbour lists: ``similarity(candidates, history)`` from them."""
+
+    def __init__(self, similar: SimilarRows, n_items: int, *, top: int = DEFAULT_TOP) -> None:
+        self._similar = similar
+        self.n_items = n_items
+        self.top = max(1, min(top, n_items))
+        # per item: (neighbour indices, sorted ascending; their scores); None until asked
+        self._lists: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]] | None] = [None] * n_items
+        self._lock = threading.Lock()
+
+    def fill(self, items: npt.ArrayLike | None = None) -> None:
+        """Compute the lists of ``items`` (all items when None) that are not known yet."""
+        wanted = np.arange(self.n_items) if items is None else np.asarray(items, dtype=np.intp).reshape(-1)
+        missing = np.unique(np.asarray([i for i in wanted.tolist() if self._lists[i] is None], dtype=np.intp))
+        for start in range(0, len(missing), _BATCH):
+            batch = missing[start : start + _BATCH]
+            rows = np.asarray(self._similar(batch), dtype=np.float32)
+            lists = [self._top(row) for row in rows]
+            with self._lock:  # two requests may compute the same list: the results are equal
+                for item, found in zip(batch.tolist(), lists, strict=True):
+                    self._lists[item] = found
+
+    def _top(self, row: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+        cut = np.argpartition(-row, self.top - 1)[: self.top] if self.top < len(row) else np.arange(len(row))
+        cut = cut[row[cut] > 0]
+        cut.sort()
+        return cut.astype(np.intp), row[cut].astype(np.float32)
+
+    def of(self, item: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+        """The neighbour indices (ascending) and scores of one item."""
+        found = self._lists[item]
+        if found is None:
+            self.fill([item])
+            found = self._lists[item]
+            assert found is not None
+        return found
+
+    def similarity(
+        self, candidates: npt.NDArray[np.intp], history: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        """A (len(candidates), len(history)) matrix: the score of each candidate in each
+        history item's list, 0 when absent."""
+        cands = np.asarray(candidates, dtype=np.intp).reshape(-1)
+        hist = np.asarray(history, dtype=np.intp).reshape(-1)
+        out = np.zeros((len(cands), len(hist)), dtype=np.float32)
+        if not len(cands) or not len(hist):
+            return out
+        if any(self._lists[h] is None for h in hist.tolist()):
+            self.fill(hist)
+        for j, h in enumerate(hist.tolist()):
+            idx, scores = self.of(h)
+            if not len(idx):
+                continue
+            pos = np.minimum(np.searchsorted(idx, cands), len(idx) - 1)
+            hit = idx[pos] == cands
+            out[hit, j] = scores[pos[hit]]
+        return out
