@@ -14,6 +14,8 @@ from surmesure.recommendations.training import train
 from builders import batch, item, track
 from conftest import LiveServer
 
+#: the context of a visitor who granted personalization (without it, answers are not personal)
+CONSENTED: dict[str, Any] = {"consent": {"categoryPreferences": {"personalization": True}}}
 SHOES = [f"s{i}" for i in range(12)]
 HATS = [f"h{i}" for i in range(12)]
 
@@ -38,7 +40,7 @@ def catalogue() -> list[dict[str, Any]]:
 
 
 def _viewed(person: str, product: str) -> dict[str, Any]:
-    return track("Product Viewed", userId=person, properties={"product_id": product})
+    return track("Product Viewed", userId=person, properties={"product_id": product}, context=CONSENTED)
 
 
 def events(seed: int = 0) -> list[dict[str, Any]]:
@@ -49,10 +51,16 @@ def events(seed: int = 0) -> list[dict[str, Any]]:
         ids = SHOES if p < 20 else HATS
         picks = rng.choice(11, 5, replace=False)
         out.extend(_viewed(person, ids[int(i)]) for i in picks)
-        out.append(track("Product Added", userId=person, properties={"product_id": ids[int(picks[0])]}))
+        added = {"product_id": ids[int(picks[0])]}
+        out.append(track("Product Added", userId=person, properties=added, context=CONSENTED))
         products = [{"product_id": ids[int(i)], "quantity": 1} for i in picks[:2]]
         out.append(
-            track("Order Completed", userId=person, properties={"order_id": f"o{p}", "products": products})
+            track(
+                "Order Completed",
+                userId=person,
+                properties={"order_id": f"o{p}", "products": products},
+                context=CONSENTED,
+            )
         )
     return out
 

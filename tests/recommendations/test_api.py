@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from recshop import HATS, SHOES, catalogue, ready, retrain
+from recshop import CONSENTED, HATS, SHOES, catalogue, ready, retrain
 
 from surmesure.recommendations.reasons import CODES
 
@@ -206,7 +206,9 @@ def test_a_view_changes_the_next_answer_without_retraining(
     version = ready(server, admin)
     before = _get(client, anonymous_id="visitor-9", k=5).json()
     assert not before["personalized"]
-    view = track("Product Viewed", anonymousId="visitor-9", properties={"product_id": "h3"})
+    view = track(
+        "Product Viewed", anonymousId="visitor-9", properties={"product_id": "h3"}, context=CONSENTED
+    )
     assert client.post("/v1/track", json=view).status_code == 200
     after = _get(client, anonymous_id="visitor-9", k=5).json()
     assert after["personalized"]

@@ -37,11 +37,13 @@ from .serving import Query, Served, answer
 from .signals import Visitor, visitor_from_bodies
 from .training import train_in_process
 
-__all__ = ["ID_TYPES", "Recommendations", "Who"]
+__all__ = ["ID_TYPES", "NO_CONSENT", "Recommendations", "Who"]
 
 log = logging.getLogger(__name__)
 #: the kinds of identifier a request may name a person by (None: any of them)
 ID_TYPES = ("profile_id", "user_id", "anonymous_id", "email")
+#: the ``reason`` of an answer that could not use the person's history
+NO_CONSENT = "no consent for personalization"
 #: catalogues up to this size get every item's neighbour list at load (2,000 items: ~0.3 s)
 _WARM_NEIGHBOURS = 5000
 
@@ -193,29 +195,53 @@ class Recommendations:
     def visitor(self, who: Who) -> Visitor:
         """The person's latest events: through their profile (every identifier they
         have), or, before the pipeline has made one, by the identifier itself."""
+        return self._read(who)[0]
+
+    def _read(self, who: Who) -> tuple[Visitor, bool]:
+        """The visitor, and whether a profile was found for the identifier."""
         limit = self.settings.recommendations.history_events
         try:
             bodies, _ = self.profiles.events(who.value, limit=limit, id_type=who.id_type)
-            return visitor_from_bodies(bodies)
+            return visitor_from_bodies(bodies), True
         except ProfileNotFound:
             pass
         users = [who.value] if who.id_type in (None, "user_id") else []
         anonymous = [who.value] if who.id_type in (None, "anonymous_id") else []
         if not users and not anonymous:
-            return Visitor()
+            return Visitor(), False
         with self.engine.connect() as conn:
             rows = events_service.events_page(conn, users, anonymous, limit=limit, before_seq=None)
-        return visitor_from_bodies(orjson.loads(row.body) for row in rows)
+        return visitor_from_bodies(orjson.loads(row.body) for row in rows), False
+
+    def personalization_allowed(self, who: Who, visitor: Visitor, has_profile: bool) -> bool:
+        """Consent at decision time: the latest explicit choice of the visitor's recent
+        events; else the profile's (an older choice); else the legal basis of
+        ``consent.personalization`` (``consent``: off until granted)."""
+        if visitor.personalization is not None:
+            return visitor.personalization
+        if has_profile:
+            view = self.profiles.get(who.value, who.id_type)
+            if view is not None:
+                return bool(view["consent"].get("personalization", {}).get("allowed", False))
+        return self.settings.consent.personalization == "legitimate_interest"
 
     def recommend(self, query: Query, who: Who | None = None) -> dict[str, Any]:
-        """The answer of ``GET``/``POST /v1/recommendations``."""
+        """The answer of ``GET``/``POST /v1/recommendations``. Without consent to
+        personalization the person's events are not used at all: the answer is the one
+        of an unknown visitor (popularity, the item page, the cart), ``personalized``
+        false with the reason."""
         served = self._served
         if served is None:
             raise NoModel(
                 "no recommendation model has been trained yet: run `surmesure train` "
                 "(or set recommendations.retrain_every_minutes)"
             )
-        visitor = self.visitor(who) if who is not None else Visitor()
+        visitor, why = Visitor(), "no person named"
+        if who is not None:
+            visitor, has_profile = self._read(who)
+            why = "no history"
+            if not self.personalization_allowed(who, visitor, has_profile):
+                visitor, why = Visitor(), NO_CONSENT
         result = answer(served, query, visitor, now_ms=utc_ms(self.clock.now()))
         manifest = served.artifact.manifest
         return {
@@ -223,6 +249,7 @@ class Recommendations:
             "k": query.k,
             "items": result.items,
             "personalized": result.personalized,
+            "reason": None if result.personalized else why,
             "unknown_items": result.unknown_items,
             "model": {"version": served.artifact.version, "trained_at": manifest.get("created_at")},
         }

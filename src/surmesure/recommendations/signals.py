@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from surmesure.consent.domain import ConsentState, consent_from_context, merge_consent
+
 __all__ = [
     "KINDS",
     "SENT_EVENTS",
@@ -119,15 +121,27 @@ class Visitor:
     signals: tuple[Signal, ...] = ()
     sent: frozenset[str] = field(default_factory=frozenset)
     known: bool = False  # events were found for the identifier
+    #: the latest explicit personalization choice the events carry (None: none said)
+    personalization: bool | None = None
 
 
 def visitor_from_bodies(bodies: Iterable[Mapping[str, Any]]) -> Visitor:
-    """A visitor from stored event bodies (any order)."""
+    """A visitor from stored event bodies (any order); consent choices in their
+    ``context`` are merged like the profile merges them (the latest wins)."""
     signals: list[Signal] = []
     sent: set[str] = set()
+    consent: ConsentState = {}
     seen = False
     for body in bodies:
         seen = True
+        context = body.get("context")
+        if isinstance(context, dict) and "consent" in context:
+            choices = consent_from_context(context)
+            if "personalization" in choices:
+                consent = merge_consent(
+                    consent, {"personalization": choices["personalization"]}, at_ms=timestamp_ms(body),
+                    source="event",
+                )  # fmt: skip
         event = body.get("event")
         name = event if isinstance(event, str) else None
         if name in SENT_EVENTS:
@@ -135,4 +149,5 @@ def visitor_from_bodies(bodies: Iterable[Mapping[str, Any]]) -> Visitor:
         elif name in KINDS:
             signals.extend(signals_of(name, body, timestamp_ms(body)))
     signals.sort(key=lambda s: s.timestamp_ms)
-    return Visitor(tuple(signals), frozenset(sent), seen)
+    choice = consent.get("personalization")
+    return Visitor(tuple(signals), frozenset(sent), seen, None if choice is None else bool(choice["granted"]))
