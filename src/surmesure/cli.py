@@ -1,4 +1,5 @@
-"""The ``surmesure`` command: init, serve, import, demo, profile show, config show.
+"""The ``surmesure`` command: init, serve, import, demo, train, evaluate, profile show,
+config show.
 
 A composition root: settings are loaded here, once, and passed down. Errors of the
 platform exit with their category's code (see ``surmesure.errors``).
@@ -21,6 +22,7 @@ from surmesure.catalog import cli as catalog_cli
 from surmesure.config import Settings, load_settings
 from surmesure.errors import SurmesureError
 from surmesure.recommendations import cli as recommendations_cli
+from surmesure.recommendations import evaluation_cli
 
 __all__ = ["app", "main"]
 
@@ -36,6 +38,7 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(config_app, name="config")
 app.add_typer(catalog_cli.app, name="import")
 app.command("train")(recommendations_cli.train_command)
+app.command("evaluate")(evaluation_cli.evaluate_command)
 
 console = Console()
 err = Console(stderr=True)

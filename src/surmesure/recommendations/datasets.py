@@ -49,6 +49,7 @@ __all__ = [
     "ENV_VAR",
     "Dataset",
     "datasets_root",
+    "events_dataset",
     "load_dataset",
     "load_dunnhumby",
     "load_events",
@@ -346,13 +347,25 @@ def load_events(path: str | Path, *, weights: Mapping[str, float] = DEFAULT_WEIG
     if not file.is_file():
         raise NotFound(f"no such events file: {file}", path=str(file))
     skipped: Counter[str] = Counter()
+    return events_dataset(file.name, _records(file, skipped), weights=weights, skipped=skipped)
+
+
+def events_dataset(
+    name: str,
+    events: Iterable[Mapping[str, Any]],
+    *,
+    weights: Mapping[str, float] = DEFAULT_WEIGHTS,
+    skipped: Counter[str] | None = None,
+) -> Dataset:
+    """Interactions from Segment-shaped event objects (a file's, or the store's)."""
+    skipped = Counter() if skipped is None else skipped
     persons: list[str] = []
     products: list[str] = []
     kinds: list[str] = []
     times: list[int] = []
-    for event in _records(file, skipped):
-        name = event.get("event")
-        if event.get("type", "track") != "track" or name not in weights:
+    for event in events:
+        kind = event.get("event")
+        if event.get("type", "track") != "track" or kind not in weights:
             skipped["not a product event"] += 1
             continue
         person = event.get("userId") or event.get("anonymousId")
@@ -368,7 +381,7 @@ def load_events(path: str | Path, *, weights: Mapping[str, float] = DEFAULT_WEIG
         else:
             persons += [str(person)] * len(ids)
             products += ids
-            kinds += [str(name)] * len(ids)
+            kinds += [str(kind)] * len(ids)
             times += [when] * len(ids)
     users, user_idx = _encode(persons)
     items, item_idx = _encode(products)
@@ -381,4 +394,4 @@ def load_events(path: str | Path, *, weights: Mapping[str, float] = DEFAULT_WEIG
         n_users=len(users),
         n_items=len(items),
     )
-    return Dataset(file.name, data, users, items, kinds=kind_array, skipped=dict(skipped))
+    return Dataset(name, data, users, items, kinds=kind_array, skipped=dict(skipped))
