@@ -153,7 +153,7 @@ class PipelineSettings(BaseModel):
         default=20_000, ge=1, description="Events folded into profiles in one transaction (about)."
     )
     min_events_per_step: int = Field(
-        default=2000,
+        default=10_000,
         ge=1,
         description=(
             "While fewer events than this wait, the worker waits up to `max_delay_ms` for more: "
@@ -161,7 +161,7 @@ class PipelineSettings(BaseModel):
         ),
     )
     max_delay_ms: int = Field(
-        default=200, ge=0, description="The longest an event waits for others before its step runs."
+        default=400, ge=0, description="The longest an event waits for others before its step runs."
     )
 
 
