@@ -214,6 +214,12 @@ class InteractionMatrix:
         rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp], values: npt.NDArray[np.float64],
         shape: tuple[int, int],
     ) -> csr_matrix:
+        if shape[0] == 1:  # one visitor's row at serving: no COO round trip
+            cols_, inverse = np.unique(cols, return_inverse=True)
+            data = np.zeros(len(cols_), dtype=np.float32)
+            np.add.at(data, inverse.reshape(-1), values.astype(np.float32))
+            indptr = np.array([0, len(cols_)], dtype=np.int32)
+            return csr_matrix((data, cols_.astype(np.int32), indptr), shape=shape)
         matrix = coo_matrix((values.astype(np.float32), (rows, cols)), shape=shape).tocsr()
         matrix.sum_duplicates()
         matrix.sort_indices()
