@@ -33,7 +33,17 @@ FOUNDATION = frozenset({"errors", "config", "clock", "ids", "db", "http", "deps"
 #: capabilities and their rank: a capability may import only capabilities of a lower rank
 # access authenticates every route, so it sits below the other capabilities
 # recommendations serve a person from their events and profile, so they sit above both
-CAPABILITY_RANK = {"access": 0, "consent": 1, "catalog": 1, "events": 2, "profiles": 3, "recommendations": 4}
+# experiments (A/B tests, bandits, off-policy evaluation) are a sibling of recommendations
+CAPABILITY_RANK = {
+    "access": 0,
+    "consent": 1,
+    "catalog": 1,
+    "events": 2,
+    "profiles": 3,
+    "recommendations": 4,
+    "experiments": 4,
+    "segments": 4,
+}
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})
 #: the edges and internals of a capability that no other capability may import
 PRIVATE_ROLES = frozenset({"api", "store", "cli", "writer"})
