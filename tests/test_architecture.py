@@ -32,8 +32,8 @@ MAX_LINES = 450
 FOUNDATION = frozenset({"errors", "config", "clock", "ids", "db", "http", "deps", "migrations"})
 #: capabilities and their rank: a capability may import only capabilities of a lower rank
 # access authenticates every route, so it sits below the other capabilities
-# recommendations serve a person from their events and profile, so they sit above both
-# experiments (A/B tests, bandits, off-policy evaluation) are a sibling of recommendations
+# recommendations serve a person from their events and profile, so they sit above both;
+# so do segments (conditions on profiles and events)
 CAPABILITY_RANK = {
     "access": 0,
     "consent": 1,
@@ -41,7 +41,6 @@ CAPABILITY_RANK = {
     "events": 2,
     "profiles": 3,
     "recommendations": 4,
-    "experiments": 4,
     "segments": 4,
 }
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})

@@ -97,9 +97,11 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from surmesure.health import router as health_router
     from surmesure.profiles.api import router as profiles_router
     from surmesure.recommendations.api import router as recommendations_router
+    from surmesure.segments.api import router as segments_router
 
     app.include_router(health_router)
     app.include_router(events_router)
+    app.include_router(segments_router)  # before profiles: /v1/profiles/{id}/segments
     app.include_router(profiles_router)
     app.include_router(catalog_router)
     app.include_router(recommendations_router)

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,9 +30,11 @@ from surmesure.events import store as event_store
 from surmesure.events.domain import Limits
 from surmesure.events.service import Ingestor
 from surmesure.events.writer import GroupCommitWriter, outbox_events
+from surmesure.profiles import store as profile_store
 from surmesure.profiles.service import ProfileService
 from surmesure.profiles.unify import Step, Unifier
 from surmesure.recommendations.service import Recommendations
+from surmesure.segments.service import Segments
 
 __all__ = ["STEPS", "Pipeline", "build_capabilities", "make_step", "run_worker", "tune_gc"]
 
@@ -86,9 +88,40 @@ def build_capabilities(services: Services) -> None:
         services.engine, settings, services.clock, Unifier(settings)
     )
     services.capabilities["pipeline"] = Pipeline(services)
+    services.capabilities["segments"] = Segments(
+        services.engine, settings, services.clock, services.capabilities["profiles"], ProfileRows()
+    )
     services.capabilities["recommendations"] = Recommendations(
         services.engine, settings, services.clock, services.capabilities["profiles"]
     )
+
+
+class ProfileRows:
+    """Profiles as segments read them (``segments.service.ProfileSource``): the
+    composition reads the profiles' tables so that segments need not."""
+
+    def pids_of(self, conn: sa.Connection, keys: Iterable[str]) -> set[str]:
+        return set(profile_store.profile_of_keys(conn, keys).values())
+
+    def load(self, conn: sa.Connection, pids: Iterable[str]) -> dict[str, Any]:
+        rows = profile_store.load_profiles(conn, pids)
+        return {pid: row for pid, row in rows.items() if row["merged_into"] is None}
+
+    def keys(self, conn: sa.Connection, pids: Iterable[str]) -> dict[str, list[str]]:
+        return profile_store.keys_of_profiles(conn, pids)
+
+    def absorbed(self, conn: sa.Connection, pids: Iterable[str]) -> list[str]:
+        table, wanted = profile_store.profiles, sorted(set(pids))
+        out: list[str] = []
+        for start in range(0, len(wanted), 500):
+            query = sa.select(table.c.profile_id).where(table.c.merged_into.in_(wanted[start : start + 500]))
+            out.extend(conn.execute(query).scalars())
+        return out
+
+    def live_ids(self, conn: sa.Connection, after: str, limit: int) -> list[str]:
+        table = profile_store.profiles
+        query = sa.select(table.c.profile_id).where(table.c.merged_into.is_(None), table.c.profile_id > after)
+        return list(conn.execute(query.order_by(table.c.profile_id).limit(limit)).scalars())
 
 
 class Pipeline:
