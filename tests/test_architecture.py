@@ -34,6 +34,7 @@ FOUNDATION = frozenset({"errors", "config", "clock", "ids", "db", "http", "deps"
 # access authenticates every route, so it sits below the other capabilities
 # recommendations serve a person from their events and profile, so they sit above both;
 # so do segments (conditions on profiles and events)
+# experiments (A/B tests, bandits, off-policy evaluation) are a sibling of recommendations
 CAPABILITY_RANK = {
     "access": 0,
     "consent": 1,
@@ -41,6 +42,7 @@ CAPABILITY_RANK = {
     "events": 2,
     "profiles": 3,
     "recommendations": 4,
+    "experiments": 4,
     "segments": 4,
 }
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})
