@@ -47,7 +47,8 @@ events = sa.Table(
     sa.Column("commit_id", sa.String(32), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.UniqueConstraint("message_id", "content_hash"),
-    sa.Index(None, "anonymous_id"),
+    # (anonymous_id, user_id): "this visitor's events that carry no user id" is one index range
+    sa.Index(None, "anonymous_id", "user_id"),
     sa.Index(None, "user_id"),
 )
 
