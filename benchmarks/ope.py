@@ -1,0 +1,296 @@
+"""Off-policy evaluation on the Open Bandit Dataset against obp, and bandit regret
+(issue #4, points 5 and 9).
+
+    .venv/bin/python benchmarks/ope.py                 # ours only (obp not installed)
+    /path/to/venv-with-obp/bin/python benchmarks/ope.py --runs 10
+    .venv/bin/python benchmarks/ope.py --only regret
+
+**OPE.** As obp's own example (``examples/obd/evaluate_off_policy_estimators.py``, and
+its quickstart): the logs of the uniform-random policy in the "all" campaign are used to
+estimate the value of the Bernoulli Thompson sampling policy that ran beside it; the
+ground truth is that policy's on-policy value, the mean click of the "bts" logs. Each
+run is a bootstrap resample of the random logs (seed = run number), and the tables show
+medians over runs:
+
+* ``obp``: obp's ``InverseProbabilityWeighting``, ``SelfNormalizedInverseProbabilityWeighting``,
+  ``DirectMethod`` and ``DoublyRobust`` with obp's ``RegressionModel`` (logistic
+  regression on context and item features, 3-fold cross-fitting, as in its quickstart);
+* ``ours | obp's model``: our estimators on the same logs, ``action_dist`` and reward
+  model — the largest absolute difference to obp checks the formulas;
+* ``ours``: our estimators with our own cross-fitted reward model
+  (``fit_reward_model``: a logistic regression per item and slot, shrunk to the slot's
+  click rate where an item has too few clicks).
+
+The evaluation policy is obp's ``BernoulliTS`` with the ZOZOTOWN prior (100,000 Monte-Carlo
+draws) when obp is importable; without obp, the empirical (item, slot) frequencies of the
+bts logs stand in for it (``--policy empirical``), and only our figures are printed.
+
+obp 0.4.1 imports torch and seaborn, and its dataset loader does not run on pandas 3, so
+the logs are read here with the csv module into the same arrays obp's
+``OpenBanditDataset`` builds. To get obp beside our numpy and scikit-learn::
+
+    python -m venv venv-obp
+    venv-obp/bin/pip install --no-deps obp seaborn torch   # torch: a CPU wheel is enough
+    echo "$PWD/.venv/lib/python3.11/site-packages" > venv-obp/lib/python3.11/site-packages/main.pth
+    echo "$PWD/src" >> venv-obp/lib/python3.11/site-packages/main.pth
+
+**Regret.** A simulated placement with known click rates: Bernoulli Thompson sampling
+(probabilities recomputed after every batch of feedback, as a live placement would be)
+against uniform allocation and the oracle that always shows the best variant; prints the
+median cumulative (expected) regret over seeds and the ratio TS / uniform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from surmesure.experiments.bandits import BernoulliThompson, bound_probabilities
+from surmesure.experiments.ope import LoggedFeedback, estimate_all, fit_reward_model, relative_error
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OBD = HERE.parent.parent / "shared" / "datasets" / "open-bandit-dataset-small"
+ESTIMATORS = ("ipw", "snipw", "dm", "dr")
+SEED = 12345
+
+
+def _codes(values: list[str]) -> np.ndarray:
+    """Label-encode strings as their rank among the sorted distinct values (LabelEncoder)."""
+    uniq = sorted(set(values))
+    index = {v: i for i, v in enumerate(uniq)}
+    return np.array([index[v] for v in values])
+
+
+def load_obd(root: Path, policy: str, campaign: str) -> dict[str, Any]:
+    """One (policy, campaign) file as obp's ``obtain_batch_bandit_feedback`` arrays."""
+    folder = root / policy / campaign
+    with (folder / f"{campaign}.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows.sort(key=lambda r: r["timestamp"])
+    user_cols = [c for c in rows[0] if c.startswith("user_feature")]
+    blocks = []
+    for col in user_cols:  # one-hot, first category dropped (pandas get_dummies(drop_first))
+        values = [r[col] for r in rows]
+        cats = sorted(set(values))[1:]
+        blocks.append(np.array([[v == c for c in cats] for v in values], dtype=float))
+    positions = np.array([int(r["position"]) for r in rows])
+    with (folder / "item_context.csv").open(newline="") as f:
+        items = sorted(csv.DictReader(f), key=lambda r: int(r["item_id"]))
+    item_cols = [c for c in items[0] if c.startswith("item_feature") and c != "item_feature_0"]
+    action_context = np.column_stack(
+        [_codes([it[c] for it in items]) for c in item_cols] + [[float(it["item_feature_0"]) for it in items]]
+    )
+    return {
+        "n_rounds": len(rows),
+        "n_actions": len(items),
+        "action": np.array([int(r["item_id"]) for r in rows]),
+        "position": np.searchsorted(np.unique(positions), positions),
+        "reward": np.array([float(r["click"]) for r in rows]),
+        "pscore": np.array([float(r["propensity_score"]) for r in rows]),
+        "context": np.hstack(blocks),
+        "action_context": action_context.astype(float),
+    }
+
+
+def _bootstrap(feedback: dict[str, Any], seed: int) -> dict[str, Any]:
+    out = dict(feedback)
+    idx = np.random.default_rng(seed).choice(feedback["n_rounds"], feedback["n_rounds"], replace=True)
+    for key in ("action", "position", "reward", "pscore", "context"):
+        out[key] = feedback[key][idx]
+    return out
+
+
+def _empirical_policy(bts: dict[str, Any], len_list: int) -> np.ndarray:
+    counts = np.zeros((bts["n_actions"], len_list))
+    np.add.at(counts, (bts["action"], bts["position"]), 1.0)
+    return counts / counts.sum(axis=0, keepdims=True)
+
+
+def run_ope(root: Path, campaign: str, runs: int, policy: str) -> None:
+    random_logs = load_obd(root, "random", campaign)
+    bts_logs = load_obd(root, "bts", campaign)
+    truth = float(bts_logs["reward"].mean())
+    n, n_actions, len_list = random_logs["n_rounds"], random_logs["n_actions"], 3
+    try:
+        from obp.ope import (
+            DirectMethod,
+            DoublyRobust,
+            InverseProbabilityWeighting,
+            OffPolicyEvaluation,
+            RegressionModel,
+            SelfNormalizedInverseProbabilityWeighting,
+        )
+        from obp.policy import BernoulliTS
+        from sklearn.linear_model import LogisticRegression
+
+        have_obp = True
+    except ImportError as exc:
+        have_obp = False
+        print(f"obp is not importable ({exc}); printing our estimates only", file=sys.stderr)
+    if policy == "bts" and not have_obp:
+        policy = "empirical"
+    t0 = time.perf_counter()
+    if policy == "bts":
+        bts_policy = BernoulliTS(
+            n_actions=n_actions,
+            len_list=len_list,
+            is_zozotown_prior=True,
+            campaign=campaign,
+            random_state=SEED,
+        )
+        dist = bts_policy.compute_batch_action_dist(n_sim=100_000, n_rounds=1)[0]
+    else:
+        dist = _empirical_policy(bts_logs, len_list)
+    action_dist = np.broadcast_to(dist, (n, n_actions, len_list))
+    print(
+        f"OPE: random/{campaign} logs ({n:,} rounds, {n_actions} items, {len_list} slots) -> "
+        f"evaluation policy {policy!r} ({time.perf_counter() - t0:.1f} s); "
+        f"on-policy value of bts/{campaign}: {truth:.5f}; {runs} bootstrap runs"
+    )
+    est: dict[str, list[float]] = {}
+    for run in range(runs):
+        fb_dict = _bootstrap(random_logs, run)
+        fb = LoggedFeedback.of(
+            fb_dict["context"],
+            fb_dict["action"],
+            fb_dict["reward"],
+            fb_dict["pscore"],
+            action_dist,
+            fb_dict["position"],
+        )
+        ours = estimate_all(fb, fit_reward_model(fb, n_folds=3, seed=run))
+        for name in ESTIMATORS:
+            est.setdefault(f"ours:{name}", []).append(ours[name])
+        if not have_obp:
+            continue
+        model = RegressionModel(
+            n_actions=n_actions,
+            len_list=len_list,
+            action_context=fb_dict["action_context"],
+            base_model=LogisticRegression(max_iter=1000, C=100, random_state=SEED),
+        )
+        q_obp = model.fit_predict(
+            context=fb_dict["context"],
+            action=fb_dict["action"],
+            reward=fb_dict["reward"],
+            position=fb_dict["position"],
+            n_folds=3,
+            random_state=SEED,
+        )
+        feedback = {**fb_dict, "action_dist": np.asarray(action_dist)}
+        ope = OffPolicyEvaluation(
+            bandit_feedback=feedback,
+            ope_estimators=[
+                InverseProbabilityWeighting(),
+                SelfNormalizedInverseProbabilityWeighting(),
+                DirectMethod(),
+                DoublyRobust(),
+            ],
+        )
+        theirs = ope.estimate_policy_values(
+            action_dist=np.asarray(action_dist), estimated_rewards_by_reg_model=q_obp
+        )
+        same_model = estimate_all(fb, q_obp)
+        for name in ESTIMATORS:
+            est.setdefault(f"obp:{name}", []).append(float(theirs[name]))
+            est.setdefault(f"same:{name}", []).append(same_model[name])
+    _print_ope(est, truth, have_obp)
+
+
+def _print_ope(est: dict[str, list[float]], truth: float, have_obp: bool) -> None:
+    def med(key: str) -> float:
+        return float(np.median(est[key]))
+
+    def rel(key: str) -> float:
+        return float(np.median([relative_error(v, truth) for v in est[key]]))
+
+    print()
+    if have_obp:
+        print(
+            f"{'estimator':<10}{'obp':>12}{'ours|obp q':>12}{'max |diff|':>12}{'ours':>12}"
+            f"{'rel-ee obp':>12}{'rel-ee ours':>12}"
+        )
+        for name in ESTIMATORS:
+            diff = max(abs(a - b) for a, b in zip(est[f"obp:{name}"], est[f"same:{name}"], strict=True))
+            print(
+                f"{name:<10}{med(f'obp:{name}'):>12.6f}{med(f'same:{name}'):>12.6f}{diff:>12.2e}"
+                f"{med(f'ours:{name}'):>12.6f}{rel(f'obp:{name}'):>12.3f}{rel(f'ours:{name}'):>12.3f}"
+            )
+    else:
+        print(f"{'estimator':<10}{'ours':>12}{'rel-ee ours':>12}")
+        for name in ESTIMATORS:
+            print(f"{name:<10}{med(f'ours:{name}'):>12.6f}{rel(f'ours:{name}'):>12.3f}")
+    print("(medians over runs; rel-ee = |estimate - on-policy value| / on-policy value)")
+
+
+def simulate_regret(
+    rates: np.ndarray, horizon: int, batch: int, seed: int, floor: float = 0.0
+) -> dict[str, float]:
+    """Expected cumulative regret of TS (batch updates), uniform allocation and the oracle."""
+    rng = np.random.default_rng(seed)
+    k, best = rates.size, float(rates.max())
+    ts = BernoulliThompson(k, floor=floor, n_draws=2_000, seed=seed)
+    regret_ts = 0.0
+    for _ in range(horizon // batch):
+        q = bound_probabilities(ts.probabilities(), floor, 1.0)
+        arms = rng.choice(k, size=batch, p=q)
+        clicks = rng.random(batch) < rates[arms]
+        ts.update(arms, clicks.astype(float))
+        regret_ts += float(np.sum(best - rates[arms]))
+    arms_uniform = rng.integers(0, k, size=horizon)
+    regret_uniform = float(np.sum(best - rates[arms_uniform]))
+    return {"ts": regret_ts, "uniform": regret_uniform, "oracle": 0.0}
+
+
+def run_regret(seeds: int, horizon: int, batch: int) -> None:
+    rates = np.array([0.040, 0.045, 0.050, 0.055, 0.065])  # hero-banner variants of the demo shop
+    rows = [simulate_regret(rates, horizon, batch, seed) for seed in range(seeds)]
+    bounded = [simulate_regret(rates, horizon, batch, seed, floor=0.02) for seed in range(seeds)]
+
+    def med(xs: list[dict[str, float]], key: str) -> float:
+        return float(np.median([r[key] for r in xs]))
+
+    print()
+    print(
+        f"Regret: {rates.size} variants, click rates {rates.tolist()}, {horizon:,} decisions, "
+        f"TS updated every {batch}, median of {seeds} seeds"
+    )
+    print(f"{'policy':<24}{'cum. regret':>12}{'/ uniform':>12}{'clicks / oracle':>17}")
+    oracle_clicks = horizon * float(rates.max())
+    for label, xs, key in (
+        ("oracle", rows, "oracle"),
+        ("thompson", rows, "ts"),
+        ("thompson, floor 2%", bounded, "ts"),
+        ("uniform", rows, "uniform"),
+    ):
+        r = med(xs, key)
+        share = (oracle_clicks - r) / oracle_clicks
+        print(f"{label:<24}{r:>12.1f}{r / med(rows, 'uniform'):>12.3f}{share:>17.3f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--obd", type=Path, default=Path(os.environ.get("SURMESURE_OBD", DEFAULT_OBD)))
+    parser.add_argument("--campaign", default="all", choices=("all", "men", "women"))
+    parser.add_argument("--policy", default="bts", choices=("bts", "empirical"))
+    parser.add_argument("--runs", type=int, default=5, help="bootstrap resamples of the logs")
+    parser.add_argument("--seeds", type=int, default=11, help="seeds of the regret simulation")
+    parser.add_argument("--horizon", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--only", choices=("ope", "regret"))
+    args = parser.parse_args(argv)
+    if args.only != "regret":
+        run_ope(args.obd, args.campaign, args.runs, args.policy)
+    if args.only != "ope":
+        run_regret(args.seeds, args.horizon, args.batch)
+
+
+if __name__ == "__main__":
+    main()
