@@ -8,18 +8,20 @@
 **OPE.** As obp's own example (``examples/obd/evaluate_off_policy_estimators.py``, and
 its quickstart): the logs of the uniform-random policy in the "all" campaign are used to
 estimate the value of the Bernoulli Thompson sampling policy that ran beside it; the
-ground truth is that policy's on-policy value, the mean click of the "bts" logs. Each
-run is a bootstrap resample of the random logs (seed = run number), and the tables show
-medians over runs:
+ground truth is that policy's on-policy value, the mean click of the "bts" logs.
 
 * ``obp``: obp's ``InverseProbabilityWeighting``, ``SelfNormalizedInverseProbabilityWeighting``,
   ``DirectMethod`` and ``DoublyRobust`` with obp's ``RegressionModel`` (logistic
   regression on context and item features, 3-fold cross-fitting, as in its quickstart);
 * ``ours | obp's model``: our estimators on the same logs, ``action_dist`` and reward
   model — the largest absolute difference to obp checks the formulas;
-* ``ours``: our estimators with our own cross-fitted reward model
-  (``fit_reward_model``: a logistic regression per item and slot, shrunk to the slot's
-  click rate where an item has too few clicks).
+* ``ours``: our estimators with our own cross-fitted reward model (``fit_reward_model``
+  with the item features: a logistic regression per slot on user and item features, as
+  obp's, but our folds); ``ours/item``: one logistic regression per item and slot,
+  shrunk to the slot's click rate where an item has too few clicks.
+
+The first table is the logs as they are (obp's quickstart); the second, medians over
+``--runs`` bootstrap resamples (obp's example).
 
 The evaluation policy is obp's ``BernoulliTS`` with the ZOZOTOWN prior (100,000 Monte-Carlo
 draws) when obp is importable; without obp, the empirical (item, slot) frequencies of the
@@ -154,9 +156,11 @@ def run_ope(root: Path, campaign: str, runs: int, policy: str) -> None:
         f"evaluation policy {policy!r} ({time.perf_counter() - t0:.1f} s); "
         f"on-policy value of bts/{campaign}: {truth:.5f}; {runs} bootstrap runs"
     )
+    logged: dict[str, list[float]] = {}
     est: dict[str, list[float]] = {}
-    for run in range(runs):
-        fb_dict = _bootstrap(random_logs, run)
+    for run in range(runs + 1):  # run 0: the logs as they are (obp's quickstart); then bootstraps
+        fb_dict = random_logs if run == 0 else _bootstrap(random_logs, run)
+        out = logged if run == 0 else est
         fb = LoggedFeedback.of(
             fb_dict["context"],
             fb_dict["action"],
@@ -165,9 +169,12 @@ def run_ope(root: Path, campaign: str, runs: int, policy: str) -> None:
             action_dist,
             fb_dict["position"],
         )
-        ours = estimate_all(fb, fit_reward_model(fb, n_folds=3, seed=run))
+        q_ours = fit_reward_model(fb, n_folds=3, c=100.0, seed=run, action_context=fb_dict["action_context"])
+        ours = estimate_all(fb, q_ours)
+        per_item = estimate_all(fb, fit_reward_model(fb, n_folds=3, seed=run))
         for name in ESTIMATORS:
-            est.setdefault(f"ours:{name}", []).append(ours[name])
+            out.setdefault(f"ours:{name}", []).append(ours[name])
+            out.setdefault(f"item:{name}", []).append(per_item[name])
         if not have_obp:
             continue
         model = RegressionModel(
@@ -199,9 +206,13 @@ def run_ope(root: Path, campaign: str, runs: int, policy: str) -> None:
         )
         same_model = estimate_all(fb, q_obp)
         for name in ESTIMATORS:
-            est.setdefault(f"obp:{name}", []).append(float(theirs[name]))
-            est.setdefault(f"same:{name}", []).append(same_model[name])
-    _print_ope(est, truth, have_obp)
+            out.setdefault(f"obp:{name}", []).append(float(theirs[name]))
+            out.setdefault(f"same:{name}", []).append(same_model[name])
+    print("\nThe logs as they are (obp's quickstart):")
+    _print_ope(logged, truth, have_obp)
+    if runs:
+        print(f"\nMedians of {runs} bootstrap resamples of the logs (obp's example):")
+        _print_ope(est, truth, have_obp)
 
 
 def _print_ope(est: dict[str, list[float]], truth: float, have_obp: bool) -> None:
@@ -211,23 +222,29 @@ def _print_ope(est: dict[str, list[float]], truth: float, have_obp: bool) -> Non
     def rel(key: str) -> float:
         return float(np.median([relative_error(v, truth) for v in est[key]]))
 
-    print()
     if have_obp:
         print(
-            f"{'estimator':<10}{'obp':>12}{'ours|obp q':>12}{'max |diff|':>12}{'ours':>12}"
-            f"{'rel-ee obp':>12}{'rel-ee ours':>12}"
+            f"{'estimator':<10}{'obp':>11}{'ours|obp q':>11}{'max |diff|':>11}{'ours':>11}{'ours/item':>11}"
+            f"{'rel-ee obp':>11}{'ours':>9}{'ours/item':>10}"
         )
         for name in ESTIMATORS:
             diff = max(abs(a - b) for a, b in zip(est[f"obp:{name}"], est[f"same:{name}"], strict=True))
             print(
-                f"{name:<10}{med(f'obp:{name}'):>12.6f}{med(f'same:{name}'):>12.6f}{diff:>12.2e}"
-                f"{med(f'ours:{name}'):>12.6f}{rel(f'obp:{name}'):>12.3f}{rel(f'ours:{name}'):>12.3f}"
+                f"{name:<10}{med(f'obp:{name}'):>11.6f}{med(f'same:{name}'):>11.6f}{diff:>11.1e}"
+                f"{med(f'ours:{name}'):>11.6f}{med(f'item:{name}'):>11.6f}"
+                f"{rel(f'obp:{name}'):>11.3f}{rel(f'ours:{name}'):>9.3f}{rel(f'item:{name}'):>10.3f}"
             )
     else:
-        print(f"{'estimator':<10}{'ours':>12}{'rel-ee ours':>12}")
+        print(f"{'estimator':<10}{'ours':>11}{'ours/item':>11}{'rel-ee ours':>12}{'ours/item':>10}")
         for name in ESTIMATORS:
-            print(f"{name:<10}{med(f'ours:{name}'):>12.6f}{rel(f'ours:{name}'):>12.3f}")
-    print("(medians over runs; rel-ee = |estimate - on-policy value| / on-policy value)")
+            print(
+                f"{name:<10}{med(f'ours:{name}'):>11.6f}{med(f'item:{name}'):>11.6f}"
+                f"{rel(f'ours:{name}'):>12.3f}{rel(f'item:{name}'):>10.3f}"
+            )
+    print(
+        "ours: pooled logistic model on user and item features (C=100, 3 folds); ours/item: one model"
+        " per item and slot; rel-ee = |estimate - on-policy value| / on-policy value"
+    )
 
 
 def simulate_regret(

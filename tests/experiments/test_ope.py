@@ -87,3 +87,17 @@ def test_bad_logs_are_refused() -> None:
     fb, _ = _tiny()
     with pytest.raises(ValueError, match="shape"):
         direct_method(fb, np.zeros((6, 3)))
+
+
+def test_the_pooled_reward_model_shares_item_features_across_actions() -> None:
+    rng = np.random.default_rng(1)
+    n = 3_000
+    a = rng.integers(0, 3, size=n)
+    items = np.array([[0.0], [1.0], [1.0]])  # actions 1 and 2 are the clicked kind
+    r = (rng.random(n) < np.where(items[a, 0] == 1.0, 0.6, 0.05)).astype(float)
+    fb = LoggedFeedback.of(np.ones((n, 1)), a, r, np.full(n, 1 / 3), np.full((n, 3), 1 / 3))
+    q = fit_reward_model(fb, n_folds=3, seed=0, action_context=items)
+    assert q[:, 1, 0].mean() == pytest.approx(0.6, abs=0.05)
+    assert q[:, 0, 0].mean() == pytest.approx(0.05, abs=0.03)
+    with pytest.raises(ValueError, match="one row per action"):
+        fit_reward_model(fb, action_context=items[:2])

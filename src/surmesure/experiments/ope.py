@@ -18,12 +18,14 @@ obp's ``InverseProbabilityWeighting``, ``SelfNormalizedInverseProbabilityWeighti
 ``DirectMethod`` and ``DoublyRobust`` (without clipping).
 
 :func:`fit_reward_model` fits the model by cross-fitting (each fold predicted by a model
-that did not see it), one scikit-learn classifier per action and position, shrunk to the
-position's mean click rate where an action has too few clicks to fit.
+that did not see it): one scikit-learn classifier per action and position, shrunk to the
+position's mean click rate where an action has too few clicks to fit, or one per position
+on context and item features shared by all actions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -169,19 +171,20 @@ def relative_error(estimate: float, truth: float) -> float:
     return abs(estimate - truth) / abs(truth)
 
 
-def _fit_predict_one(
-    x_train: Floats, y_train: Floats, x_test: Floats, fallback: float, c: float, min_positives: int, seed: int
-) -> Floats:
+def _fit(
+    x_train: Floats, y_train: Floats, fallback: float, c: float, min_positives: int, seed: int
+) -> Callable[[Floats], Floats]:
+    """A fitted click model as a function of features."""
     positives = int(y_train.sum())
     if positives < min_positives or positives == y_train.size:
-        # too few clicks to fit: the action's rate shrunk toward the slot's rate
+        # too few clicks to fit: the observed rate shrunk toward the slot's rate
         rate = (positives + 10.0 * fallback) / (y_train.size + 10.0)
-        return np.full(x_test.shape[0], rate)
+        return lambda x: np.full(x.shape[0], rate)
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     model = LogisticRegression(C=c, max_iter=1000, random_state=seed)
     model.fit(x_train, y_train)
-    return np.asarray(model.predict_proba(x_test)[:, 1], dtype=float)
+    return lambda x: np.asarray(model.predict_proba(x)[:, 1], dtype=float)
 
 
 def fit_reward_model(
@@ -190,13 +193,20 @@ def fit_reward_model(
     c: float = 1.0,
     min_positives: int = 2,
     seed: int = 0,
+    action_context: ArrayLike | None = None,
 ) -> Floats:
     """Cross-fitted click model ``q(x_i, a, k)`` for every round, action and slot.
 
-    One logistic regression (scikit-learn, ``random_state=seed``; folds drawn with
-    ``numpy.random.default_rng(seed)``) per action and slot on
-    the rounds that logged that action in that slot; an action with fewer than
-    ``min_positives`` clicks in the training folds gets its smoothed click rate instead.
+    Each fold is predicted by models fitted on the other folds (folds drawn with
+    ``numpy.random.default_rng(seed)``; scikit-learn's ``LogisticRegression`` with
+    ``random_state=seed``).
+
+    * Without ``action_context``: one logistic regression per action and slot on the rounds
+      that logged that action in that slot; an action with fewer than ``min_positives``
+      clicks in the training folds gets its click rate shrunk toward the slot's instead.
+    * With ``action_context`` (shape ``(n_actions, d_a)``, item features): one logistic
+      regression per slot on ``[x_i, action_context[a_i]]``, shared by every action
+      (obp's ``RegressionModel``), which pools the few clicks of sparse logs.
 
     Returns
     -------
@@ -204,6 +214,9 @@ def fit_reward_model(
     """
     n = fb.action.shape[0]
     q = np.zeros((n, fb.n_actions, fb.len_list))
+    items = None if action_context is None else np.asarray(action_context, dtype=float)
+    if items is not None and items.shape[0] != fb.n_actions:
+        raise ValueError("action_context needs one row per action")
     if n_folds > 1:
         order = np.random.default_rng(seed).permutation(n)
         tests = np.array_split(order, n_folds)
@@ -214,9 +227,17 @@ def fit_reward_model(
         for k in range(fb.len_list):
             in_slot = train[fb.position[train] == k]
             slot_rate = float(fb.reward[in_slot].mean()) if in_slot.size else 0.0
+            if items is not None:
+                x_train = np.hstack([fb.context[in_slot], items[fb.action[in_slot]]])
+                predict = _fit(x_train, fb.reward[in_slot], slot_rate, c, min_positives, seed)
+                for a in range(fb.n_actions):
+                    x_test = np.hstack(
+                        [fb.context[test], np.broadcast_to(items[a], (test.size, items.shape[1]))]
+                    )
+                    q[test, a, k] = predict(x_test)
+                continue
             for a in range(fb.n_actions):
                 rows = in_slot[fb.action[in_slot] == a]
-                q[test, a, k] = _fit_predict_one(
-                    fb.context[rows], fb.reward[rows], fb.context[test], slot_rate, c, min_positives, seed
-                )
+                predict = _fit(fb.context[rows], fb.reward[rows], slot_rate, c, min_positives, seed)
+                q[test, a, k] = predict(fb.context[test])
     return q
