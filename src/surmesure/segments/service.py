@@ -223,11 +223,13 @@ class Segments:
         defined = self.definitions(conn)
         if not defined or not rows:
             return len(rows)
-        keys = {
-            f"user_id:{r.user_id}" if r.user_id else f"anonymous_id:{r.anonymous_id}"
-            for r in rows
-            if r.user_id or r.anonymous_id
-        }
+        keys: set[str] = set()
+        for row in rows:
+            body = orjson.loads(row.body)
+            for field, kind in (("userId", "user_id"), ("anonymousId", "anonymous_id")):
+                value = body.get(field)
+                if isinstance(value, str) and value:
+                    keys.add(f"{kind}:{value}")
         pids = sorted(self.source.pids_of(conn, keys))
         gone = self.source.absorbed(conn, pids)
         order = evaluation_order({sid: d for sid, (d, _) in defined.items()})
