@@ -162,7 +162,8 @@ def test_incremental_equals_batch_on_both_stores(store_url: str, tmp_path: Path)
         by_segment.setdefault(sid, []).append(value)
     assert len(by_segment["shoe-viewers"]) == 1  # person 1: two views of Shoes within 7 days
     assert len(by_segment["not-buying"]) == 1
-    assert len(by_segment["buyers"]) == 1 and len(by_segment["big-spenders"]) == 1
+    assert len(by_segment["buyers"]) == 1
+    assert len(by_segment["big-spenders"]) == 1
     # persons 2 and 6 share user u2: three profiles
     assert sorted(by_segment["persona"]) == ["browser", "hesitant", "spender"]
     assert "bag-fans" not in by_segment

@@ -98,7 +98,11 @@ def test_windowed_counts_with_property_filters() -> None:
     ]
     who = person(events=events)
     viewed = {
-        "count": {"event": "Product Viewed", "where": {"properties.category": {"eq": "Shoes"}}, "within_days": 7},
+        "count": {
+            "event": "Product Viewed",
+            "where": {"properties.category": {"eq": "Shoes"}},
+            "within_days": 7,
+        },
         "gte": 3,
     }
     bought = {"count": {"event": "Order Completed", "within_days": 7}, "gte": 1}
@@ -168,10 +172,16 @@ def _attempts(canary: Path) -> list[Any]:
         {"field": code, "eq": 1},
         {"field": f"traits.{code}", "eq": 1},
         {"field": "traits.plan", "eq": code},
-        {"field": "traits.plan", "in": [code, "{{ cycler.__init__.__globals__.os.system('touch " + str(canary) + "') }}"]},
+        {
+            "field": "traits.plan",
+            "in": [code, "{{ cycler.__init__.__globals__.os.system('touch " + str(canary) + "') }}"],
+        },
         {"field": "traits.{{ 7*7 }}", "eq": 49},
         {"count": {"event": code, "where": {f"properties.{code}": {"eq": code}}}, "gte": 1},
-        {"count": {"event": "x", "where": {"properties.a": {"eq": "{% import os %}{{ os.system('x') }}"}}}, "gte": 1},
+        {
+            "count": {"event": "x", "where": {"properties.a": {"eq": "{% import os %}{{ os.system('x') }}"}}},
+            "gte": 1,
+        },
         {"consent": code},
         {"segment": code},
         {code: {"eq": 1}},
@@ -250,7 +260,9 @@ def test_references_and_cycles() -> None:
         check_references({"a": parse_definition("a", {"condition": {"segment": "a"}})})
     with pytest.raises(UnknownSegment):
         check_references({"a": a})
-    score = parse_definition("b", {"kind": "score", "rules": [{"when": {"consent": "marketing"}, "points": 1}]})
+    score = parse_definition(
+        "b", {"kind": "score", "rules": [{"when": {"consent": "marketing"}, "points": 1}]}
+    )
     with pytest.raises(UnknownSegment):
         check_references({"a": a, "b": score})
 
