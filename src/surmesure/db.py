@@ -36,6 +36,7 @@ __all__ = [
     "insert_ignore",
     "is_sqlite",
     "loads",
+    "marks",
     "metadata",
     "named_lock",
     "sqlite_path",
@@ -260,6 +261,13 @@ def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
 
 
 _PG_ROWS_PER_STATEMENT = 500
+
+
+def marks(conn: sa.Connection, n: int) -> str:
+    """``n`` positional placeholders in the driver's style, for ``exec_driver_sql``: the
+    hot paths skip SQLAlchemy's statement compilation and parameter processing."""
+    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    return ", ".join([mark] * n)
 
 
 def upsert_rows(

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from surmesure.experiments.bandits import BernoulliThompson, LinearThompson, LinUCB, bound_probabilities
+from surmesure.experiments.bandits import (
+    BernoulliThompson,
+    Decision,
+    LinearThompson,
+    LinUCB,
+    bound_probabilities,
+)
 
 
 def test_thompson_posteriors_add_the_batch() -> None:
@@ -113,3 +119,55 @@ def test_impossible_bounds_are_refused() -> None:
         BernoulliThompson(4, floor=0.3)
     with pytest.raises(ValueError, match="ceiling"):
         BernoulliThompson(4, ceiling=0.2)
+
+
+def test_thompson_probabilities_hold_between_two_updates() -> None:
+    ts = BernoulliThompson(3, n_draws=1_000, seed=5)
+    first = ts.probabilities()
+    assert ts.decide().probabilities == tuple(first)
+    np.testing.assert_array_equal(ts.probabilities(), first)
+    ts.update([2] * 30, [1] * 30)
+    assert int(np.argmax(ts.probabilities())) == 2
+
+
+POLICIES = {
+    "bernoulli-ts": lambda floor: BernoulliThompson(3, floor=floor, n_draws=500, seed=11),
+    "linear-ts": lambda floor: LinearThompson(3, 2, floor=floor, n_draws=500, seed=11),
+    "linucb": lambda floor: LinUCB(3, 2, floor=floor, seed=11),
+}
+
+
+def _decide(policy: BernoulliThompson | LinearThompson | LinUCB, x: np.ndarray) -> Decision:
+    return policy.decide() if isinstance(policy, BernoulliThompson) else policy.decide(x)
+
+
+def _feed(
+    policy: BernoulliThompson | LinearThompson | LinUCB, arm: int, x: np.ndarray, reward: float
+) -> None:
+    if isinstance(policy, BernoulliThompson):
+        policy.update([arm], [reward])
+    else:
+        policy.update([arm], [x], [reward])
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_every_bandit_logs_a_propensity_within_bounds_and_replays_with_its_seed(name: str) -> None:
+    """The contract every bandit passes."""
+    rng = np.random.default_rng(0)
+    contexts = rng.random((200, 2))
+
+    def run() -> list[Decision]:
+        policy = POLICIES[name](0.1)
+        decisions = []
+        for x in contexts:
+            d = _decide(policy, x)
+            decisions.append(d)
+            _feed(policy, d.arm, x, float(d.arm == 0))
+        return decisions
+
+    decisions = run()
+    assert decisions == run()
+    for d in decisions:
+        assert sum(d.probabilities) == pytest.approx(1.0)
+        assert d.propensity == d.probabilities[d.arm] >= 0.1 - 1e-9
+    assert sum(d.arm == 0 for d in decisions[-50:]) > 30  # it learned that arm 0 pays

@@ -10,9 +10,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure.db import BigId, metadata
+from surmesure.db import BigId, marks, metadata
 
 __all__ = [
+    "add_outbox",
     "conflicts",
     "count_events",
     "count_quarantine",
@@ -104,10 +105,8 @@ def existing_hashes(conn: sa.Connection, message_ids: Iterable[str]) -> dict[str
     ids = list(set(message_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows = conn.execute(
-            sa.select(events.c.message_id, events.c.content_hash).where(events.c.message_id.in_(chunk))
-        )
-        for mid, chash in rows:
+        query = f"SELECT message_id, content_hash FROM events WHERE message_id IN ({marks(conn, len(chunk))})"  # noqa: S608
+        for mid, chash in conn.exec_driver_sql(query, tuple(chunk)):
             found.setdefault(mid, set()).add(chash)
     return found
 
@@ -154,7 +153,15 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
 
 
 def max_seq(conn: sa.Connection) -> int:
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))).scalar_one())
+    return int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM events").scalar_one())
+
+
+def add_outbox(conn: sa.Connection, commit_id: str, first_seq: int, last_seq: int, created_ms: int) -> None:
+    """The outbox entry of one group commit (ADR 0005)."""
+    conn.exec_driver_sql(
+        f"INSERT INTO event_outbox (commit_id, first_seq, last_seq, created_ms) VALUES ({marks(conn, 4)})",  # noqa: S608
+        (commit_id, first_seq, last_seq, created_ms),
+    )
 
 
 def pending_outbox(conn: sa.Connection, limit: int) -> list[sa.Row[Any]]:

@@ -271,15 +271,7 @@ class GroupCommitWriter:
                 first_seq = store.max_seq(conn) + 1
                 store.insert_events(conn, to_insert)
                 last_seq = store.max_seq(conn)
-                conn.execute(
-                    store.outbox.insert(),
-                    {
-                        "commit_id": commit_id,
-                        "first_seq": first_seq,
-                        "last_seq": last_seq,
-                        "created_ms": now,
-                    },
-                )
+                store.add_outbox(conn, commit_id, first_seq, last_seq, now)
             store.insert_rows(conn, store.conflicts, conflict_rows)
             store.insert_rows(conn, store.quarantine, [q for p in group for q in p.quarantine])
         stats = self.stats

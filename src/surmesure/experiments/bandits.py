@@ -136,6 +136,7 @@ class BernoulliThompson(_Policy):
         self.n_draws = n_draws
         self.alpha_: Floats = np.full(n_arms, float(prior_alpha))
         self.beta_: Floats = np.full(n_arms, float(prior_beta))
+        self._probabilities: Floats | None = None
 
     def update(self, arms: ArrayLike, rewards: ArrayLike) -> BernoulliThompson:
         """Add a batch of feedback: ``rewards[i]`` in ``[0, 1]`` for ``arms[i]``."""
@@ -145,16 +146,24 @@ class BernoulliThompson(_Policy):
             raise ValueError("need one reward in [0, 1] per arm index")
         np.add.at(self.alpha_, a, r)
         np.add.at(self.beta_, a, 1.0 - r)
+        self._probabilities = None
         return self
 
     def probabilities(self) -> Floats:
-        """Probability that each arm's posterior draw is the largest (before bounds)."""
-        if self.n_arms == 1:
-            return np.ones(1)
-        if self.n_arms == 2:
-            return _two_beta(self.alpha_, self.beta_)
-        draws = self.rng_.beta(self.alpha_, self.beta_, size=(self.n_draws, self.n_arms))
-        return _argmax_frequencies(draws)
+        """Probability that each arm's posterior draw is the largest (before bounds).
+
+        Computed once per posterior and kept until the next :meth:`update`, so every
+        decision between two batches of feedback uses (and logs) the same vector.
+        """
+        if self._probabilities is None:
+            if self.n_arms == 1:
+                self._probabilities = np.ones(1)
+            elif self.n_arms == 2:
+                self._probabilities = _two_beta(self.alpha_, self.beta_)
+            else:
+                draws = self.rng_.beta(self.alpha_, self.beta_, size=(self.n_draws, self.n_arms))
+                self._probabilities = _argmax_frequencies(draws)
+        return self._probabilities.copy()
 
     def decide(self) -> Decision:
         """Choose an arm; its propensity is the bounded probability it was drawn with."""
