@@ -171,3 +171,17 @@ def test_every_bandit_logs_a_propensity_within_bounds_and_replays_with_its_seed(
         assert sum(d.probabilities) == pytest.approx(1.0)
         assert d.propensity == d.probabilities[d.arm] >= 0.1 - 1e-9
     assert sum(d.arm == 0 for d in decisions[-50:]) > 30  # it learned that arm 0 pays
+
+
+def test_a_saved_state_restores_the_same_model() -> None:
+    import json
+
+    ts = BernoulliThompson(3, seed=1).update([0, 1, 1], [1, 0, 1])
+    again = BernoulliThompson(3, seed=1).load_state(json.loads(json.dumps(ts.state())))
+    np.testing.assert_array_equal(again.probabilities(), ts.probabilities())
+    ucb = LinUCB(2, 2)
+    _separable(ucb)
+    restored = LinUCB(2, 2).load_state(json.loads(json.dumps(ucb.state())))
+    np.testing.assert_allclose(restored.scores([1.0, 0.0]), ucb.scores([1.0, 0.0]))
+    with pytest.raises(ValueError, match="arms"):
+        BernoulliThompson(2).load_state(ts.state())

@@ -169,6 +169,18 @@ class BernoulliThompson(_Policy):
         """Choose an arm; its propensity is the bounded probability it was drawn with."""
         return self._draw(self.probabilities())
 
+    def state(self) -> dict[str, list[float]]:
+        """The learned posterior as JSON-ready lists (what a store keeps; no pickle)."""
+        return {"alpha": self.alpha_.tolist(), "beta": self.beta_.tolist()}
+
+    def load_state(self, state: dict[str, list[float]]) -> BernoulliThompson:
+        """Restore a posterior saved by :meth:`state` (same number of arms)."""
+        alpha, beta = np.asarray(state["alpha"], dtype=float), np.asarray(state["beta"], dtype=float)
+        if alpha.shape != (self.n_arms,) or beta.shape != (self.n_arms,):
+            raise ValueError("the state does not match the number of arms")
+        self.alpha_, self.beta_, self._probabilities = alpha, beta, None
+        return self
+
 
 def _two_beta(alpha: Floats, beta: Floats) -> Floats:
     """Exact ``P(theta_1 > theta_0)`` for two Beta posteriors, by quadrature."""
@@ -209,6 +221,18 @@ class _Ridge(_Policy):
             ax = inv @ x
             inv -= np.outer(ax, ax) / (1.0 + x @ ax)  # Sherman-Morrison
             self.b_[arm] += reward * x
+        return self
+
+    def state(self) -> dict[str, list[list[list[float]]] | list[list[float]]]:
+        """``A^-1`` and ``b`` per arm as JSON-ready lists (what a store keeps; no pickle)."""
+        return {"a_inv": self.a_inv_.tolist(), "b": self.b_.tolist()}
+
+    def load_state(self, state: dict[str, list[list[list[float]]] | list[list[float]]]) -> _Ridge:
+        """Restore a model saved by :meth:`state` (same arms and features)."""
+        a_inv, b = np.asarray(state["a_inv"], dtype=float), np.asarray(state["b"], dtype=float)
+        if a_inv.shape != self.a_inv_.shape or b.shape != self.b_.shape:
+            raise ValueError("the state does not match the number of arms and features")
+        self.a_inv_, self.b_ = a_inv, b
         return self
 
     def theta(self) -> Floats:
