@@ -116,6 +116,22 @@ def events_page(
     )
 
 
+def latest_stamp(conn: Any, user_ids: list[str], anonymous_ids: list[str]) -> tuple[int, int]:
+    """The latest ``seq`` and the number of the events attributed to these identifiers."""
+    from surmesure.events import store
+
+    return store.latest_stamp(conn, user_ids, anonymous_ids)
+
+
+def latest_bodies(
+    conn: Any, user_ids: list[str], anonymous_ids: list[str], *, limit: int
+) -> list[tuple[int, str]]:
+    """``(seq, body)`` of the latest ``limit`` events attributed to these identifiers, newest first."""
+    from surmesure.events import store
+
+    return store.latest_bodies(conn, user_ids, anonymous_ids, limit=limit)
+
+
 def events_named(conn: Any, names: list[str], *, after_seq: int = 0, limit: int = 5000) -> list[Any]:
     """Events named one of ``names`` after ``after_seq``, oldest first: batch readers
     (training) page through the log with the last row's ``seq``."""

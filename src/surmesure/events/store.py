@@ -26,6 +26,8 @@ __all__ = [
     "existing_hashes",
     "insert_events",
     "insert_rows",
+    "latest_bodies",
+    "latest_stamp",
     "outbox",
     "pending_outbox",
     "quarantine",
@@ -236,14 +238,59 @@ def events_for_identifiers(
     return list(conn.execute(query))
 
 
+def _where_person(
+    conn: sa.Connection, user_ids: Sequence[str], anonymous_ids: Sequence[str]
+) -> tuple[str, tuple[str, ...]]:
+    """The condition of :func:`events_for_identifiers` as driver SQL and its parameters
+    (a read per request: no statement to build and compile)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    clauses = []
+    if user_ids:
+        clauses.append(f"user_id IN ({', '.join([mark] * len(user_ids))})")
+    if anonymous_ids:
+        clauses.append(f"(user_id IS NULL AND anonymous_id IN ({', '.join([mark] * len(anonymous_ids))}))")
+    return " OR ".join(clauses), (*user_ids, *anonymous_ids)
+
+
+def latest_stamp(
+    conn: sa.Connection, user_ids: Sequence[str], anonymous_ids: Sequence[str]
+) -> tuple[int, int]:
+    """The latest ``seq`` and the number of a person's events ((0, 0) without any): a
+    change of either means their events changed (one index range each, no body read)."""
+    where, params = _where_person(conn, user_ids, anonymous_ids)
+    if not where:
+        return 0, 0
+    sql = f"SELECT MAX(seq), COUNT(*) FROM events WHERE {where}"  # noqa: S608 - placeholders only
+    latest, count = conn.exec_driver_sql(sql, params).one()
+    return int(latest or 0), int(count)
+
+
+def latest_bodies(
+    conn: sa.Connection, user_ids: Sequence[str], anonymous_ids: Sequence[str], *, limit: int
+) -> list[tuple[int, str]]:
+    """``(seq, body)`` of a person's latest ``limit`` events, newest first (the rows of
+    :func:`events_for_identifiers` with ``newest_first``, two columns only)."""
+    where, params = _where_person(conn, user_ids, anonymous_ids)
+    if not where or limit <= 0:
+        return []
+    sql = f"SELECT seq, body FROM events WHERE {where} ORDER BY seq DESC LIMIT {int(limit)}"  # noqa: S608
+    return [(int(seq), str(body)) for seq, body in conn.exec_driver_sql(sql, params)]
+
+
 def events_named(
     conn: sa.Connection, names: Sequence[str], *, after_seq: int = 0, limit: int = 5000
 ) -> list[sa.Row[Any]]:
     """Events named one of ``names`` with ``seq > after_seq``, oldest first (a batch
     reader pages with the last ``seq``): ``seq``, ids, ``timestamp_ms``, ``event``, ``body``."""
     query = (
-        sa.select(events.c.seq, events.c.user_id, events.c.anonymous_id, events.c.timestamp_ms,
-                  events.c.event, events.c.body)
+        sa.select(
+            events.c.seq,
+            events.c.user_id,
+            events.c.anonymous_id,
+            events.c.timestamp_ms,
+            events.c.event,
+            events.c.body,
+        )
         .where(events.c.seq > after_seq, events.c.event.in_(list(names)))
         .order_by(events.c.seq)
         .limit(limit)

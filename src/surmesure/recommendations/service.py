@@ -16,19 +16,18 @@ import logging
 import multiprocessing
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
 from surmesure.catalog.domain import ItemPublic
 from surmesure.catalog.service import catalogue_stamp
 from surmesure.clock import Clock, utc_ms
 from surmesure.config import Settings
-from surmesure.events import service as events_service
-from surmesure.profiles.service import ProfileNotFound, ProfileService
+from surmesure.profiles.service import ProfileService, Stamp
 
 from . import artifacts
 from .catalogue import display, item_table, read_catalogue
@@ -46,6 +45,8 @@ ID_TYPES = ("profile_id", "user_id", "anonymous_id", "email")
 NO_CONSENT = "no consent for personalization"
 #: catalogues up to this size get every item's neighbour list at load (2,000 items: ~0.3 s)
 _WARM_NEIGHBOURS = 5000
+#: visitors kept parsed between requests (a few KiB each, ~40 KiB at 200 events)
+_VISITORS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,9 @@ class Recommendations:
         self._training: Any = None
         self._next_training = 0.0
         self.trainings_started = 0
+        # person key → (stamp of their events, the visitor parsed from them)
+        self._visitors: OrderedDict[str, tuple[Stamp, Visitor]] = OrderedDict()
+        self._visitors_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -197,32 +201,48 @@ class Recommendations:
         have), or, before the pipeline has made one, by the identifier itself."""
         return self._read(who)[0]
 
-    def _read(self, who: Who) -> tuple[Visitor, bool]:
-        """The visitor, and whether a profile was found for the identifier."""
-        limit = self.settings.recommendations.history_events
-        try:
-            bodies, _ = self.profiles.events(who.value, limit=limit, id_type=who.id_type)
-            return visitor_from_bodies(bodies), True
-        except ProfileNotFound:
-            pass
-        users = [who.value] if who.id_type in (None, "user_id") else []
-        anonymous = [who.value] if who.id_type in (None, "anonymous_id") else []
-        if not users and not anonymous:
-            return Visitor(), False
-        with self.engine.connect() as conn:
-            rows = events_service.events_page(conn, users, anonymous, limit=limit, before_seq=None)
-        return visitor_from_bodies(orjson.loads(row.body) for row in rows), False
+    def _read(self, who: Who) -> tuple[Visitor, bool | None]:
+        """The visitor, and the personalization consent of their profile (None: no
+        profile). One connection; the events are parsed again only when they changed
+        since the last request for the person (a small LRU keyed by the person, checked
+        against the latest ``seq``, the count of their events and their identifiers)."""
+        recent = self.profiles.recent(
+            who.value, id_type=who.id_type, limit=self.settings.recommendations.history_events,
+            have=self._have,
+        )  # fmt: skip
+        consent = recent.consent.get("personalization", False) if recent.has_profile else None
+        if recent.bodies is None:
+            with self._visitors_lock:
+                hit = self._visitors.get(recent.key)
+            if hit is not None and hit[0] == recent.stamp:
+                return hit[1], consent
+            recent = self.profiles.recent(
+                who.value, id_type=who.id_type, limit=self.settings.recommendations.history_events
+            )  # evicted or replaced between the two reads: read the events
+        visitor = visitor_from_bodies(recent.bodies or ())
+        with self._visitors_lock:
+            self._visitors[recent.key] = (recent.stamp, visitor)
+            self._visitors.move_to_end(recent.key)
+            while len(self._visitors) > _VISITORS:
+                self._visitors.popitem(last=False)
+        return visitor, consent
 
-    def personalization_allowed(self, who: Who, visitor: Visitor, has_profile: bool) -> bool:
+    def _have(self, key: str, stamp: Stamp) -> bool:
+        with self._visitors_lock:
+            hit = self._visitors.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._visitors.move_to_end(key)
+                return True
+        return False
+
+    def personalization_allowed(self, visitor: Visitor, profile_consent: bool | None) -> bool:
         """Consent at decision time: the latest explicit choice of the visitor's recent
         events; else the profile's (an older choice); else the legal basis of
         ``consent.personalization`` (``consent``: off until granted)."""
         if visitor.personalization is not None:
             return visitor.personalization
-        if has_profile:
-            view = self.profiles.get(who.value, who.id_type)
-            if view is not None:
-                return bool(view["consent"].get("personalization", {}).get("allowed", False))
+        if profile_consent is not None:
+            return profile_consent
         return self.settings.consent.personalization == "legitimate_interest"
 
     def recommend(self, query: Query, who: Who | None = None) -> dict[str, Any]:
@@ -238,9 +258,9 @@ class Recommendations:
             )
         visitor, why = Visitor(), "no person named"
         if who is not None:
-            visitor, has_profile = self._read(who)
+            visitor, profile_consent = self._read(who)
             why = "no history"
-            if not self.personalization_allowed(who, visitor, has_profile):
+            if not self.personalization_allowed(visitor, profile_consent):
                 visitor, why = Visitor(), NO_CONSENT
         result = answer(served, query, visitor, now_ms=utc_ms(self.clock.now()))
         manifest = served.artifact.manifest
