@@ -41,6 +41,7 @@ __all__ = [
     "Or",
     "parse_condition",
     "referenced_segments",
+    "walk",
     "windows",
 ]
 

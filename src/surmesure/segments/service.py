@@ -29,6 +29,7 @@ from surmesure.profiles.summary import Step
 from surmesure.segments import store
 from surmesure.segments.definitions import Definition, check_references, evaluation_order, parse_definition
 from surmesure.segments.evaluate import DAY_MS, Person, evaluate, feature_view
+from surmesure.segments.rules import FieldTest, walk, windows
 
 __all__ = ["ProfileSource", "SegmentNotFound", "Segments"]
 
@@ -190,10 +191,19 @@ class Segments:
     ) -> dict[tuple[str, str], Any]:
         """(definition, profile) → value for every row these people should have."""
         rows = self.source.load(conn, pids)
-        windows = [d.window_days() for d in order]
-        counted = [w for w in windows if w is not None]
+        spans = [d.window_days() for d in order]
+        counted = [w for w in spans if w is not None]
         horizon = None if not counted else (0 if 0 in counted else max(counted))
         keys = self.source.keys(conn, list(rows)) if horizon is not None else {}
+        specs = [spec for d in order for c in d.conditions() for spec in windows(c)]
+        names = None if any(s.event is None for s in specs) else frozenset(str(s.event) for s in specs)
+        events = _events_of_people(conn, keys, horizon, now_ms, names)
+        reads_features = any(
+            isinstance(n, FieldTest) and n.field.startswith("features.")
+            for d in order
+            for c in d.conditions()
+            for n in walk(c)
+        )
         bases = self.settings.consent.model_dump()
         half_life = self.settings.identity.affinity_half_life_days
         out: dict[tuple[str, str], Any] = {}
@@ -201,9 +211,9 @@ class Segments:
             person = Person(
                 pid,
                 row["traits"],
-                feature_view(row["features"], now_ms, half_life),
+                feature_view(row["features"], now_ms, half_life) if reads_features else {},
                 effective_consent(row["consent"], bases),
-                _events(conn, keys.get(pid, []), horizon, now_ms),
+                events.get(pid, []),
             )
             for definition in order:
                 value = _value(definition, person, now_ms)
@@ -307,17 +317,34 @@ def _value(definition: Definition, person: Person, now_ms: int) -> Any:
     return definition.default
 
 
-def _events(conn: sa.Connection, keys: list[str], horizon: int | None, now_ms: int) -> list[tuple[int, Any]]:
-    if horizon is None or not keys:
-        return []
-    users = [k.split(":", 1)[1] for k in keys if k.startswith("user_id:")]
-    anons = [k.split(":", 1)[1] for k in keys if k.startswith("anonymous_id:")]
+def _events_of_people(
+    conn: sa.Connection,
+    keys: Mapping[str, list[str]],
+    horizon: int | None,
+    now_ms: int,
+    names: frozenset[str] | None,
+) -> dict[str, list[tuple[int, Any]]]:
+    """Each person's events of the last ``horizon`` days (all when 0), read in a few
+    queries for everyone; only events named in ``names`` when it is given."""
+    out: dict[str, list[tuple[int, Any]]] = {pid: [] for pid in keys}
+    if horizon is None:
+        return out
+    owner = {key: pid for pid, person_keys in keys.items() for key in person_keys}
+    users = sorted(k.split(":", 1)[1] for k in owner if k.startswith("user_id:"))
+    anons = sorted(k.split(":", 1)[1] for k in owner if k.startswith("anonymous_id:"))
     since = now_ms - horizon * DAY_MS if horizon else None
-    return [
-        (r.timestamp_ms, orjson.loads(r.body))
-        for r in events_service.events_of(conn, users, anons)
-        if since is None or r.timestamp_ms >= since
-    ]
+    for start in range(0, max(len(users), len(anons)), _CHUNK):
+        rows = events_service.events_of(conn, users[start : start + _CHUNK], anons[start : start + _CHUNK])
+        for r in rows:
+            if (since is not None and r.timestamp_ms < since) or (names is not None and r.event not in names):
+                continue
+            key = f"user_id:{r.user_id}" if r.user_id is not None else f"anonymous_id:{r.anonymous_id}"
+            pid = owner.get(key)
+            if pid is not None:
+                out[pid].append((r.timestamp_ms, orjson.loads(r.body)))
+    for events in out.values():
+        events.sort(key=lambda e: e[0])
+    return out
 
 
 def _iso(ms: int | None) -> str | None:
