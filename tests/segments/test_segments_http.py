@@ -3,9 +3,13 @@ revenue and members, a person's segments; bad definitions are 4xx with a code.""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
+import pytest
+
+from surmesure import pipeline
 
 from builders import batch, identify, track
 from conftest import LiveServer
@@ -129,3 +133,25 @@ def test_segments_need_the_secret_key(server: LiveServer, client: httpx.Client) 
         client.get("/v1/profiles/ann/segments"),
     ):
         assert response.status_code in (401, 403)
+
+
+@pytest.mark.skipif("segments" not in pipeline.STEPS, reason="the segments step is not in the pipeline yet")
+def test_membership_follows_an_event_within_a_second(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    assert admin.put("/v1/segments/hesitant", json=HESITANT).status_code == 200
+    views = [track("Product Viewed", userId="dee", properties={"category": "Shoes"}) for _ in range(3)]
+    assert client.post("/v1/batch", json=batch(*views)).status_code == 200
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        segments = admin.get("/v1/profiles/dee/segments")
+        if segments.status_code == 200 and segments.json()["segments"]:
+            break
+        time.sleep(0.02)
+    assert [s["id"] for s in admin.get("/v1/profiles/dee/segments").json()["segments"]] == ["hesitant"]
+    bought = track("Order Completed", userId="dee", properties={"revenue": 10})
+    assert client.post("/v1/batch", json=batch(bought)).status_code == 200
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0 and admin.get("/v1/profiles/dee/segments").json()["segments"]:
+        time.sleep(0.02)
+    assert admin.get("/v1/profiles/dee/segments").json()["segments"] == []
