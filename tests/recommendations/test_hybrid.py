@@ -63,3 +63,16 @@ def test_ease_keeps_one_scale_and_unmodelled_items_score_zero(tmp_path: Path) ->
     model.save(tmp_path / "m")
     loaded = Hybrid.load(tmp_path / "m")
     assert loaded.ease_scale_ == model.ease_scale_
+
+
+def test_one_row_top_k_is_the_full_sort_with_ties_on_the_lower_index() -> None:
+    from surmesure.recommendations.algorithms.base import _topk
+
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        row = np.round(rng.exponential(size=(1, 5000)) * (1 + trial % 4)).astype(np.float32)
+        row[0, rng.choice(5000, 300, replace=False)] = -np.inf
+        ids, scores = _topk(row, 10)
+        expected = np.lexsort((np.arange(5000), -row[0]))[:10]
+        assert ids[0].tolist() == expected.tolist()
+        assert np.array_equal(scores[0], row[0, expected])

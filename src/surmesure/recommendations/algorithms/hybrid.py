@@ -40,6 +40,27 @@ def normalize_rows(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return (scores / np.where(top > 0, top, 1.0)).astype(np.float32)
 
 
+def _ease_scores(model: EASE, user_items: csr_matrix) -> Scores:
+    """EASE scores of every item, 0 for the items it does not model; the rows' items are
+    mapped to ``B_``'s rows directly (no sparse column slicing: the serving path)."""
+    x = weigh(user_items, model.weighting)
+    position: npt.NDArray[np.int64] | None = getattr(model, "_position", None)
+    if position is None:  # computed once per fitted (or loaded) model, not saved
+        position = np.full(model.n_items_, -1, dtype=np.int64)
+        position[model.items_] = np.arange(len(model.items_))
+        model._position = position  # type: ignore[attr-defined]
+    out = np.zeros((x.shape[0], model.n_items_), dtype=np.float32)
+    pos = position[x.indices]
+    keep = pos >= 0
+    if x.shape[0] == 1:
+        out[0, model.items_] = x.data[keep] @ model.B_[pos[keep]]
+        return out
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))[keep]
+    modelled = csr_matrix((x.data[keep], (rows, pos[keep])), shape=(x.shape[0], len(model.items_)))
+    out[:, model.items_] = np.asarray(modelled @ model.B_, dtype=np.float32)
+    return out
+
+
 class Hybrid(Recommender):
     """Blend of component scores, ``Σ weight_c · s_c / max|s_c|``.
 
@@ -221,10 +242,7 @@ class Hybrid(Recommender):
         if name == "ease" and isinstance(model, EASE) and len(model.items_) < model.n_items_:
             # the items EASE does not model score 0 here (EASE alone puts them below
             # every modelled item, a floor that would dominate the normalization)
-            out = np.zeros((len(userids), model.n_items_), dtype=np.float32)
-            x = weigh(user_items[:, model.items_], model.weighting)
-            out[:, model.items_] = np.asarray(x @ model.B_, dtype=np.float32)
-            return out
+            return _ease_scores(model, user_items)
         return model._scores(userids, user_items, recalculate_user)
 
     def popularity_weights(self, user_items: csr_matrix) -> npt.NDArray[np.float32]:
