@@ -92,7 +92,7 @@ def event_identifiers(
     *,
     ts_ms: int,
     hash_key: str,
-    external: Iterable[tuple[str, tuple[str, ...]]] = (),
+    external: Iterable[tuple[str, tuple[str | tuple[str, ...], ...]]] = (),
 ) -> EventIds | None:
     """Identifiers and links of one stored event body; None if it names nobody."""
     user = body.get("userId")
@@ -126,9 +126,9 @@ def event_identifiers(
     return EventIds(primary, keys, links)
 
 
-def _dig(body: Mapping[str, Any], path: str) -> Any:
+def _dig(body: Mapping[str, Any], path: str | tuple[str, ...]) -> Any:
     value: Any = body
-    for part in _parts(path):
+    for part in _parts(path) if isinstance(path, str) else path:
         if not isinstance(value, dict):  # bodies are parsed JSON: plain dicts
             return None
         value = value.get(part)
