@@ -11,6 +11,7 @@ profiles capability keeps its tables to itself); events through the events servi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ from surmesure import db
 from surmesure.clock import Clock, utc_ms
 from surmesure.config import Settings
 from surmesure.consent.domain import effective_consent
-from surmesure.errors import NotFound
+from surmesure.errors import InvalidInput, NotFound
 from surmesure.events import service as events_service
 from surmesure.profiles.service import ProfileService
 from surmesure.profiles.summary import Step
@@ -34,6 +35,7 @@ from surmesure.segments.rules import FieldTest, walk, windows
 __all__ = ["ProfileSource", "SegmentNotFound", "Segments"]
 
 _CHUNK = 500
+log = logging.getLogger(__name__)
 
 
 class SegmentNotFound(NotFound):
@@ -81,7 +83,12 @@ class Segments:
         for row in store.load_definitions(conn):
             key = (row.segment_id, int(row.version))
             if key not in self._parsed:
-                self._parsed[key] = parse_definition(row.segment_id, row.definition)
+                try:
+                    self._parsed[key] = parse_definition(row.segment_id, row.definition)
+                except InvalidInput as error:
+                    # stored by an older version with other rules: left out, not fatal to the pipeline
+                    log.warning("segment %s v%s is no longer valid: %s", row.segment_id, row.version, error)
+                    continue
             out[row.segment_id] = (self._parsed[key], int(row.version))
         return out
 
