@@ -32,8 +32,8 @@ MAX_LINES = 450
 FOUNDATION = frozenset({"errors", "config", "clock", "ids", "db", "http", "deps", "migrations"})
 #: capabilities and their rank: a capability may import only capabilities of a lower rank
 # access authenticates every route, so it sits below the other capabilities
-# recommendations serve a person from their events and profile, so they sit above both;
-# so do segments (conditions on profiles and events)
+# segments (conditions on profiles and events) sit above both; recommendations serve a
+# person from their events, profile and segments, so they sit above segments
 # experiments (A/B tests, bandits, off-policy evaluation) are a sibling of recommendations
 CAPABILITY_RANK = {
     "access": 0,
@@ -41,9 +41,9 @@ CAPABILITY_RANK = {
     "catalog": 1,
     "events": 2,
     "profiles": 3,
-    "recommendations": 4,
-    "experiments": 4,
     "segments": 4,
+    "recommendations": 5,
+    "experiments": 5,
 }
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})
 #: the edges and internals of a capability that no other capability may import
