@@ -118,12 +118,81 @@ def ours(seed: int, threads: int) -> dict[str, Contender]:
         return {}
     found: dict[str, Contender] = {}
     if hasattr(algorithms, "EASE"):
-        found["ease"] = (algorithms.EASE, {"lambda_": [50.0, 200.0, 500.0, 1000.0]})
+        # the 5,000 most popular items, as in the hybrid: a full 20k-item EASE takes 70-140 s a fit
+        found["ease"] = (
+            lambda **p: algorithms.EASE(max_items=5000, **p),
+            {"lambda_": [50.0, 200.0, 500.0, 1000.0]},
+        )
     if hasattr(algorithms, "ItemCooccurrence"):
         found["cooccurrence"] = (algorithms.ItemCooccurrence, {"k": [50, 100, 200], "shrink": [0.0, 10.0]})
     if hasattr(algorithms, "Hybrid"):
-        found[OUR_DEFAULT] = (lambda **p: algorithms.Hybrid(random_state=seed, **p), {})
+        found[OUR_DEFAULT] = (lambda **p: algorithms.Hybrid(random_state=seed, **p), hybrid_grid(algorithms))
     return found
+
+
+def hybrid_grid(algorithms: Any) -> dict[str, list[Any]]:
+    """Six configurations of our default model (the peers' budget): how much popularity
+    weighs in the blend, and how much more it weighs for people with thin histories."""
+    blends = [{**algorithms.DEFAULT_BLEND, "popularity": w} for w in (0.05, 0.2, 0.5)]
+    return {"blend": blends, "thin_popularity": [0.0, 2.0]}
+
+
+def _percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    values = sorted(seconds)
+
+    def pick(q: float) -> float:
+        return 1000.0 * values[min(len(values) - 1, int(q * len(values)))]
+
+    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "calls": float(len(values))}
+
+
+def recommend_latency(
+    models: dict[str, Recommender], split: Split, *, calls: int = 2000, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """In-process latency of single-person ``recommend(userid, row, N=10)`` calls (not
+    batched), for each fitted model, on people sampled from the test part; the person's
+    row is sliced beforehand (what a server holds in memory), the call is what is timed."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    people = rng.choice(split.users, size=calls, replace=True)
+    rows = [split.train[int(u)] for u in people]
+    out: dict[str, dict[str, float]] = {}
+    for name, model in models.items():
+        for u, row in zip(people[:50], rows[:50], strict=True):  # warm-up
+            model.recommend(int(u), row, N=10, filter_already_liked_items=split.filter_seen)
+        times: list[float] = []
+        for u, row in zip(people, rows, strict=True):
+            t0 = time.perf_counter()
+            model.recommend(int(u), row, N=10, filter_already_liked_items=split.filter_seen)
+            times.append(time.perf_counter() - t0)
+        out[name] = _percentiles_ms(times)
+    return out
+
+
+def http_throughput(console: Console, connections: int = 16) -> dict[str, Any] | None:
+    """The HTTP half of issue #3 point 9, in the same run: ``GET /v1/recommendations``
+    requests per second and p99 at ``connections`` keep-alive connections next to the
+    same server's ``/healthz`` (targets: >= 0.5 of it, p99 <= 10 ms).
+
+    Runs ``benchmarks/recommend_http.py`` (the serving benchmark: the demo shop in a
+    fresh SQLite store, trained, ``python -m surmesure.cli serve`` on a free port,
+    medians of 3 alternating rounds) in a subprocess and returns its figures
+    (``healthz`` and ``recommendations``: ``rps``, ``p50_ms``, ``p99_ms``; ``ratio``), or
+    None if it failed. Its model is trained on the demo shop, not on the datasets.
+    """
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="surmesure-recommend-http-") as tmp:
+        out = Path(tmp) / "http.json"
+        command = [sys.executable, str(HERE / "recommend_http.py"), "--connections", str(connections)]
+        done = subprocess.run([*command, "--json", str(out)], capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not out.exists():
+            console.print(f"  HTTP benchmark failed ({done.returncode}): {done.stderr[-2000:]}")
+            return None
+        figures: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return figures
 
 
 def make_split(data: Dataset, how: str, test_fraction: float, max_test_users: int | None, seed: int) -> Split:
@@ -173,6 +242,9 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace, console: Consol
         best_peer = table.best(key, among=peer_names)
         ratio = table[OUR_DEFAULT].metrics[key] / best_peer.metrics[key]
         console.print(f"  {OUR_DEFAULT} {key} / best peer ({best_peer.name}) = [bold]{ratio:.3f}[/bold]")
+    latency: dict[str, dict[str, float]] = {}
+    if args.latency and OUR_DEFAULT in contenders:
+        latency = measure_latency(comparison, contenders, split, data, args, console)
     out = RESULTS / args.stamp / name
     plot_metrics(table, out)
     (out / "table.md").write_text(markdown_table(table), encoding="utf-8")
@@ -191,7 +263,40 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace, console: Consol
             for model, result in comparison.tuning.items()
         },
         "ratio_default_to_best_peer": ratio,
+        "latency": latency,
     }
+
+
+def _tuned_factory(comparison: Any, contenders: dict[str, Contender], name: str) -> Any:
+    if name in comparison.tuning:
+        return comparison.tuning[name].best_factory()
+    return contenders[name][0]
+
+
+def measure_latency(
+    comparison: Any,
+    contenders: dict[str, Contender],
+    split: Split,
+    data: Dataset,
+    args: argparse.Namespace,
+    console: Console,
+) -> dict[str, dict[str, float]]:
+    """Our default model and implicit's ALS, each with its tuned parameters, refitted on
+    the train part; single-person recommend latency for the whole catalogue."""
+    names = [n for n in (OUR_DEFAULT, "implicit-als") if n in contenders]
+    fitted = {n: _tuned_factory(comparison, contenders, n)().fit(split.train) for n in names}
+    models = {n: (m.model if isinstance(m, Implicit) else m) for n, m in fitted.items()}
+    latency = recommend_latency(models, split, seed=args.seed)
+    n_items = split.train.shape[1]
+    for n, figures in latency.items():
+        console.print(
+            f"  recommend latency, 1 person, {n_items:,} items, {n}: "
+            f"p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms"
+        )
+    if OUR_DEFAULT in latency and "implicit-als" in latency:
+        ratio = latency[OUR_DEFAULT]["p50_ms"] / latency["implicit-als"]["p50_ms"]
+        console.print(f"  p50 {OUR_DEFAULT} / implicit-als = {ratio:.2f}")
+    return latency
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -208,6 +313,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-ours", dest="ours", action="store_false", help="peers only")
     p.add_argument("--threads", type=int, default=1, help="threads for implicit")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-latency", dest="latency", action="store_false", help="skip the latency measures")
+    p.add_argument("--http", action="store_true", help="also run recommend_http.py (GET vs /healthz)")
     args = p.parse_args(argv)
     args.models = set(args.models.split(","))
     args.ks = sorted({5, args.k, 20})
@@ -226,9 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(1, "blas"):
         for name in args.dataset or sorted(DATASETS):
             results.append(run_dataset(name, root, args, console))
+    summary: dict[str, Any] = {"datasets": results, "http": None}
+    if args.http:
+        http = http_throughput(console)
+        summary["http"] = http
+        if http is not None:
+            h, r = http["healthz"], http["recommendations"]
+            console.print(
+                f"HTTP at {http['connections']} connections (demo shop): /v1/recommendations "
+                f"{r['rps']:.0f} req/s, p99 {r['p99_ms']:.2f} ms; /healthz {h['rps']:.0f} req/s, "
+                f"p99 {h['p99_ms']:.2f} ms; ratio [bold]{http['ratio']:.2f}[/bold]"
+            )
     out = RESULTS / args.stamp
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     console.print(f"results and plots in {out}")
     return 0
 
