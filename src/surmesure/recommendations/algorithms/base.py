@@ -170,7 +170,7 @@ class Recommender(ABC):
             scores[:, np.asarray(filter_items, dtype=np.intp)] = -np.inf
         candidates = np.arange(self.n_items_)
         if items is not None:
-            candidates = np.unique(np.asarray(items, dtype=np.intp))
+            candidates = _sorted_unique(items)
             if candidates.size and (candidates.min() < 0 or candidates.max() >= self.n_items_):
                 raise IndexError("Some itemids in the items parameter are not in the model")
             scores = scores[:, candidates]
@@ -201,7 +201,7 @@ class Recommender(ABC):
             scores[:, np.asarray(filter_items, dtype=np.intp)] = -np.inf
         candidates = np.arange(self.n_items_)
         if items is not None:
-            candidates = np.unique(np.asarray(items, dtype=np.intp))
+            candidates = _sorted_unique(items)
             scores = scores[:, candidates]
         ids, top = _topk(scores, min(N, scores.shape[1]))
         found = candidates[ids].astype(np.int32)
@@ -312,6 +312,15 @@ class Recommender(ABC):
 def load_model(path: str | Path) -> Recommender:
     """Load any saved model, whatever its class."""
     return Recommender.load(path)
+
+
+def _sorted_unique(items: npt.ArrayLike) -> npt.NDArray[np.intp]:
+    """``np.unique(items)``, without its sort when the items are increasing already (the
+    columns a mask lets through: ``np.flatnonzero``)."""
+    values = np.asarray(items, dtype=np.intp).reshape(-1)
+    if values.size < 2 or bool(np.all(values[1:] > values[:-1])):
+        return values
+    return np.unique(values)
 
 
 def _topk(scores: Scores, n: int) -> tuple[npt.NDArray[np.intp], Scores]:

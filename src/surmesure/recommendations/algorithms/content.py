@@ -10,6 +10,7 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix, hstack
 
 from ..items import ItemTable
+from ._sparse import row_times
 from .base import Recommender, Rows, Scores
 
 __all__ = ["ContentBased", "item_texts"]
@@ -122,6 +123,10 @@ class ContentBased(Recommender):
         weights = csr_matrix(user_items, dtype=np.float32, copy=True)
         weights.data = np.maximum(weights.data, 0)
         totals = np.asarray(weights.sum(axis=1)).reshape(-1)
+        if weights.shape[0] == 1:  # serving: the profile as a dense vector, then one product
+            weights.data = weights.data.astype(np.float64) / max(float(totals[0]), 1e-12)
+            dense = row_times(weights, self.item_vectors_)
+            return np.asarray(self.item_vectors_ @ dense, dtype=np.float32)[np.newaxis, :]
         means = csr_matrix(weights.multiply(1.0 / np.maximum(totals, 1e-12)[:, np.newaxis]))
         profile = means @ self.item_vectors_
         return np.asarray((profile @ self.item_vectors_.T).todense(), dtype=np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 
-from ._sparse import binary, top_k_per_row
+from ._sparse import binary, row_times, top_k_per_row
 from .base import Recommender, Rows, Scores
 
 __all__ = ["ItemCooccurrence"]
@@ -77,6 +77,8 @@ class ItemCooccurrence(Recommender):
         return self
 
     def _scores(self, userids: Rows, user_items: csr_matrix, recalculate_user: bool) -> Scores:
+        if user_items.shape[0] == 1:  # serving: add up the neighbour rows of the visitor's items
+            return row_times(user_items, self.similarity_).astype(np.float32)[np.newaxis, :]
         return np.asarray((user_items @ self.similarity_).todense(), dtype=np.float32)
 
     def _similar(self, itemids: npt.NDArray[np.intp]) -> Scores:

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 
-from ._sparse import session_row
+from ._sparse import row_times, session_row
 from .base import Ids, Recommender, Rows, Scores
 from .cooccurrence import ItemCooccurrence
 
@@ -56,6 +56,8 @@ class SessionKNN(Recommender):
     def _scores(self, userids: Rows, user_items: csr_matrix, recalculate_user: bool) -> Scores:
         weights = csr_matrix(user_items, dtype=np.float32, copy=True)
         weights.data = np.maximum(weights.data, 0)
+        if weights.shape[0] == 1:  # serving: add up the neighbour rows of the visitor's items
+            return row_times(weights, self.neighbours_.similarity_).astype(np.float32)[np.newaxis, :]
         return np.asarray((weights @ self.neighbours_.similarity_).todense(), dtype=np.float32)
 
     def _similar(self, itemids: npt.NDArray[np.intp]) -> Scores:

@@ -1,0 +1,62 @@
+"""The serving fast paths give the answers of the general ones: one visitor's row scored
+by adding a few rows of an item-item matrix (``row_times``) instead of a sparse product,
+and candidates that are already sorted are not sorted again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from recdata import clusters, fit_kwargs
+from scipy.sparse import csr_matrix, random_array, vstack
+
+from surmesure.recommendations.algorithms import Hybrid
+from surmesure.recommendations.algorithms._sparse import row_times
+from surmesure.recommendations.algorithms.base import _sorted_unique
+from surmesure.recommendations.algorithms.content import ContentBased
+from surmesure.recommendations.algorithms.cooccurrence import ItemCooccurrence
+from surmesure.recommendations.algorithms.session import SessionKNN
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_row_times_is_the_sparse_product(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    matrix = csr_matrix(random_array((40, 30), density=0.2, rng=rng, dtype=np.float32))
+    cols = rng.integers(0, 40, size=6)  # duplicates on purpose
+    row = csr_matrix((rng.random(6).astype(np.float32), (np.zeros(6, dtype=int), cols)), shape=(1, 40))
+    expected = np.asarray((row @ matrix).todense()).reshape(-1)
+    np.testing.assert_allclose(row_times(row, matrix), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_row_times_of_an_empty_row_and_rows_without_values() -> None:
+    matrix = csr_matrix((np.ones(1, dtype=np.float32), ([0], [2])), shape=(3, 4))
+    assert row_times(csr_matrix((1, 3), dtype=np.float32), matrix).tolist() == [0.0] * 4
+    row = csr_matrix((np.ones(1, dtype=np.float32), ([0], [1])), shape=(1, 3))  # item 1: an empty row
+    assert row_times(row, matrix).tolist() == [0.0] * 4
+    with pytest.raises(ValueError, match="one row"):
+        row_times(csr_matrix((2, 3)), matrix)
+
+
+def test_one_row_scores_as_in_a_batch() -> None:
+    data = clusters()
+    kwargs = fit_kwargs(data)
+    models = [
+        ItemCooccurrence().fit(data.user_items),
+        SessionKNN().fit(data.sessions),
+        ContentBased().fit(data.user_items, item_table=data.table),
+        Hybrid().fit(data.user_items, **kwargs),
+    ]
+    for user in (0, 7, data.n_users - 1):
+        row = csr_matrix(data.user_items[user])
+        batch = csr_matrix(vstack([row, data.user_items[(user + 1) % data.n_users]]))
+        for model in models:
+            one = model._scores(np.zeros(1, dtype=np.intp), row, False)
+            both = model._scores(np.zeros(2, dtype=np.intp), batch, False)
+            assert one.shape == (1, data.n_items)
+            np.testing.assert_allclose(one[0], both[0], rtol=1e-5, atol=1e-6, err_msg=type(model).__name__)
+
+
+def test_sorted_unique() -> None:
+    assert _sorted_unique([1, 4, 9]).tolist() == [1, 4, 9]
+    assert _sorted_unique([4, 1, 4, 9]).tolist() == [1, 4, 9]
+    assert _sorted_unique([]).tolist() == []
+    assert _sorted_unique(np.arange(5)).dtype == np.intp
