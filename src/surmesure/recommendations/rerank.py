@@ -72,7 +72,7 @@ class Ranked:
     def take(self, positions: npt.ArrayLike) -> Ranked:
         """The candidates at these positions (a boolean mask or indices), in that order."""
         pos = np.arange(len(self))[np.asarray(positions)] if len(self) else np.zeros(0, dtype=np.intp)
-        return Ranked(self.items[pos], self.scores[pos], tuple(self.reasons[int(p)] for p in pos))
+        return Ranked(self.items[pos], self.scores[pos], tuple(map(self.reasons.__getitem__, pos.tolist())))
 
     def sorted(self) -> Ranked:
         """Best score first (a stable sort: equal scores keep their order)."""
@@ -240,6 +240,10 @@ def select_diverse(
     if n == 0 or k <= 0:
         return ranked.take(np.zeros(0, dtype=np.intp))
     s = ranked.scores
+    plain = (similarity is None or lambda_ >= 1) and max_per_category is None
+    if plain and bool(np.all(s[1:] <= s[:-1])):
+        # relevance alone on a list best first: the greedy picks are its head
+        return ranked.take(np.arange(min(k, n)))
     span = s.max() - s.min()
     rel = (s - s.min()) / span if span > 0 else np.ones(n)
     sim = np.asarray(similarity(ranked.items), dtype=np.float64) if similarity and lambda_ < 1 else None
