@@ -82,7 +82,7 @@ def _event(
 events_strategy = st.lists(
     st.builds(
         _event,
-        st.integers(0, 6),
+        st.integers(0, 5),
         st.booleans(),
         st.sampled_from(["Product Viewed", "Product Viewed", "Product Added", "Order Completed", "identify"]),
         st.sampled_from(["Shoes", "Bags", "Pro"]),
@@ -140,7 +140,7 @@ def incremental_then_batch(
 @given(
     events=events_strategy,
     chosen=st.sets(st.sampled_from(sorted(POOL)), min_size=1),
-    cut=st.lists(st.integers(0, 40), max_size=4),
+    cut=st.lists(st.integers(0, 40), min_size=1, max_size=6),
 )
 def test_incremental_equals_batch(events: list[dict[str, Any]], chosen: set[str], cut: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,6 +155,7 @@ def test_incremental_equals_batch_on_both_stores(store_url: str, tmp_path: Path)
         _event(2, True, "Order Completed", "Shoes", 10, 60),
         _event(3, False, "identify", "Pro", 5, 0),
         _event(6, True, "Product Viewed", "Bags", 9000, 5),
+        _event(1, True, "Product Added", "Shoes", 1, 0),  # anonymous person 1 identified: a merge
     ]
     rows = incremental_then_batch(store_url, tmp_path, events, set(POOL), [2, 4])
     by_segment: dict[str, list[str]] = {}
