@@ -1,11 +1,14 @@
 """The serving fast paths give the answers of the general ones: one visitor's row scored
 by adding a few rows of an item-item matrix (``row_times``) instead of a sparse product,
-and candidates that are already sorted are not sorted again."""
+candidates that are already sorted are not sorted again, a plain ranking is not a greedy
+loop, and the query string is read by one model validation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from recdata import clusters, fit_kwargs
 from scipy.sparse import csr_matrix, random_array, vstack
 
@@ -15,6 +18,8 @@ from surmesure.recommendations.algorithms.base import _sorted_unique
 from surmesure.recommendations.algorithms.content import ContentBased
 from surmesure.recommendations.algorithms.cooccurrence import ItemCooccurrence
 from surmesure.recommendations.algorithms.session import SessionKNN
+from surmesure.recommendations.api import RecommendationParams, _params, _query_parameters
+from surmesure.recommendations.rerank import Ranked, select_diverse
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -60,3 +65,34 @@ def test_sorted_unique() -> None:
     assert _sorted_unique([4, 1, 4, 9]).tolist() == [1, 4, 9]
     assert _sorted_unique([]).tolist() == []
     assert _sorted_unique(np.arange(5)).dtype == np.intp
+
+
+def test_select_diverse_on_relevance_alone_is_the_greedy_pass() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(0, 30))
+        scores = np.sort(rng.integers(0, 5, size=n).astype(np.float64))[::-1]  # ties on purpose
+        ranked = Ranked(rng.permutation(100)[:n], scores)
+        k = int(rng.integers(0, 12))
+        fast = select_diverse(ranked, k)
+        greedy = select_diverse(ranked, k, max_per_category=k + 1)  # a cap never reached: the loop
+        assert fast.items.tolist() == greedy.items.tolist()
+
+
+def _request(query: bytes) -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/", "query_string": query, "headers": []})
+
+
+def test_query_parameters_read_by_hand() -> None:
+    params = _params(_request(b"user_id=u1&k=5&categories=A&categories=B&in_stock=false&k=7&pin=s1:0"))
+    assert params.user_id == "u1"
+    assert params.k == 7  # a repeated plain parameter: the last value, as FastAPI
+    assert params.categories == ["A", "B"]
+    assert params.pin == ["s1:0"]
+    assert params.in_stock is False
+    for bad in (b"k=0", b"context=nowhere", b"unknown=1", b"user_id="):
+        with pytest.raises(RequestValidationError) as raised:
+            _params(_request(bad))
+        assert raised.value.errors()[0]["loc"][0] == "query"
+    documented = {p["name"] for p in _query_parameters()}
+    assert documented == set(RecommendationParams.model_fields)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from surmesure.access.domain import KeyKind, Principal
@@ -179,14 +180,53 @@ async def _write_key(request: Request, services: ServicesDep) -> Principal:
 _WriteKey = Annotated[Principal, Depends(_write_key)]
 
 
+_LISTS = frozenset(
+    name
+    for name, f in RecommendationParams.model_fields.items()
+    if getattr(f.annotation, "__origin__", None) is list
+)
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    """The OpenAPI description of the query parameters (read by hand, see below)."""
+    schema = RecommendationParams.model_json_schema()
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {k: v for k, v in prop.items() if k != "description"},
+            **({"description": prop["description"]} if "description" in prop else {}),
+        }
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _params(request: Request) -> RecommendationParams:
+    """The query string as :class:`RecommendationParams`: one model validation, not
+    FastAPI's field-by-field pass over some thirty fields; lists repeat the
+    parameter, other repeated parameters keep the last value (as FastAPI does)."""
+    data: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in _LISTS:
+            data.setdefault(key, []).append(value)
+        else:
+            data[key] = value
+    try:
+        return RecommendationParams.model_validate(data)
+    except ValidationError as error:
+        problems = [{**e, "loc": ("query", *e["loc"])} for e in error.errors(include_url=False)]
+        raise RequestValidationError(problems) from None
+
+
 @router.get(
     "/recommendations",
     summary="Recommendations for a person and a context (query parameters)",
     response_class=JSON,
+    openapi_extra={"parameters": _query_parameters()},
 )
-async def get_recommendations(
-    params: Annotated[RecommendationParams, Query()], services: ServicesDep, principal: _WriteKey
-) -> JSON:
+async def get_recommendations(request: Request, services: ServicesDep, principal: _WriteKey) -> JSON:
+    params = _params(request)
     who = _who(params, principal.kind)
     asked = _asked(params, _pairs(params.boost, "boost", float, 1000), _pairs(params.pin, "pin", int, 99))
     return JSON(await run_in_threadpool(recommendations(services).recommend, asked, who))
