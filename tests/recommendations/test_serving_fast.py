@@ -19,6 +19,7 @@ from surmesure.recommendations.algorithms.content import ContentBased
 from surmesure.recommendations.algorithms.cooccurrence import ItemCooccurrence
 from surmesure.recommendations.algorithms.session import SessionKNN
 from surmesure.recommendations.api import RecommendationParams, _params, _query_parameters
+from surmesure.recommendations.neighbours import Neighbours
 from surmesure.recommendations.rerank import Ranked, select_diverse
 
 
@@ -96,3 +97,21 @@ def test_query_parameters_read_by_hand() -> None:
         assert raised.value.errors()[0]["loc"][0] == "query"
     documented = {p["name"] for p in _query_parameters()}
     assert documented == set(RecommendationParams.model_fields)
+
+
+def test_neighbour_similarity_in_one_search_is_the_lookup_per_list() -> None:
+    rng = np.random.default_rng(7)
+    sim = rng.random((60, 60)).astype(np.float32)
+    sim[sim < 0.6] = 0.0
+    sim[13] = 0.0  # an item without any neighbour
+    lists = Neighbours(lambda items: sim[items], 60, top=8)
+    cands = rng.integers(0, 60, size=25)
+    hist = np.array([13, 4, 59, 4, 0])  # a repeated item, an empty list
+    got = lists.similarity(cands, hist)
+    expected = np.zeros_like(got)
+    for j, h in enumerate(hist.tolist()):
+        idx, scores = lists.of(h)
+        for i, c in enumerate(cands.tolist()):
+            expected[i, j] = scores[idx == c][0] if c in idx else 0.0
+    assert np.array_equal(got, expected)
+    assert not got[:, 0].any()

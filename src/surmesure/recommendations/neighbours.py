@@ -76,11 +76,18 @@ class Neighbours:
             return out
         if any(self._lists[h] is None for h in hist.tolist()):
             self.fill(hist)
-        for j, h in enumerate(hist.tolist()):
-            idx, scores = self.of(h)
-            if not len(idx):
-                continue
-            pos = np.minimum(np.searchsorted(idx, cands), len(idx) - 1)
-            hit = idx[pos] == cands
-            out[hit, j] = scores[pos[hit]]
+        lists = [self.of(h) for h in hist.tolist()]
+        lengths = np.asarray([len(idx) for idx, _ in lists], dtype=np.intp)
+        if not lengths.sum():
+            return out
+        # every list in one sorted array of keys ``j * n_items + neighbour`` (the lists are
+        # ascending and j grows), then one search for every (candidate, history item) pair
+        n = self.n_items
+        keys = np.concatenate([idx for idx, _ in lists]) + np.repeat(np.arange(len(hist)) * n, lengths)
+        scores = np.concatenate([found for _, found in lists])
+        wanted = (cands[:, np.newaxis] + np.arange(len(hist))[np.newaxis, :] * n).reshape(-1)
+        pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        hit = keys[pos] == wanted
+        flat = out.reshape(-1)
+        flat[hit] = scores[pos[hit]]
         return out
