@@ -40,7 +40,7 @@ __all__ = ["STEPS", "Pipeline", "build_capabilities", "make_step", "run_worker",
 
 #: the pipeline, in order; ``tests/test_pipeline.py`` checks every capability that
 #: reacts to events is listed here.
-STEPS: tuple[str, ...] = ("profiles",)
+STEPS: tuple[str, ...] = ("profiles", "segments")
 
 _ATTEMPTS_BEFORE_DEAD_LETTER = 4
 _IDLE_AFTER_S = 1.0  # no events for this long: poll ten times less often
@@ -221,6 +221,9 @@ def run_worker(engine: sa.Engine, settings: Settings, clock: Clock, should_stop:
         options.max_events_per_step,
         min_events=options.min_events_per_step,
         max_delay_s=options.max_delay_ms / 1000,
+        segments=Segments(
+            engine, settings, clock, ProfileService(engine, settings, clock, unifier), ProfileRows()
+        ),
     )
     poll = settings.pipeline.poll_interval_ms / 1000
     with db.named_lock(engine, _LOCK_NAME, should_stop=should_stop) as leader:
@@ -249,6 +252,7 @@ def make_step(
     *,
     min_events: int = 1,
     max_delay_s: float = 0.0,
+    segments: Segments | None = None,
 ) -> Callable[[sa.Engine], int]:
     """One pipeline step over the oldest outbox entries; returns how many events it took.
 
@@ -309,6 +313,8 @@ def make_step(
                     unifier.cache.clear()
                     return 1
                 plan.apply(conn)
+                if segments is not None:  # reads the profiles just written, same transaction
+                    segments.process(conn, rows, now_ms)
                 event_store.delete_outbox(conn, [entry.id for entry in entries])
         except Exception as error:
             unifier.cache.clear()
