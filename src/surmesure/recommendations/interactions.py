@@ -267,9 +267,28 @@ class InteractionMatrix:
     ) -> csr_matrix:
         """One visitor's events as a 1xn_items row, weighted like the matrix, for serving
         (an anonymous session, or a known person's newest events not yet trained on)."""
+        cols, value = self.row_parts(item_ids, kinds)
+        return self.row_at(cols, value, timestamps_ms, quantities, now_ms=now_ms)
+
+    def row_parts(
+        self, item_ids: npt.ArrayLike, kinds: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """The part of :meth:`row` that does not depend on the time: each event's column
+        (-1 unknown) and kind weight (serving keeps them for a visitor between requests)."""
         self._check()
         value, _ = self._kind_values(kinds)
-        cols = self.item_index(item_ids)
+        return self.item_index(item_ids), value
+
+    def row_at(
+        self,
+        cols: npt.NDArray[np.intp],
+        value: npt.NDArray[np.float64],
+        timestamps_ms: npt.ArrayLike,
+        quantities: npt.ArrayLike | None = None,
+        *,
+        now_ms: int,
+    ) -> csr_matrix:
+        """:meth:`row` from :meth:`row_parts`: the recency and quantity factors at ``now_ms``."""
         ts = np.atleast_1d(np.asarray(timestamps_ms, dtype=np.int64))
         keep = (value > 0) & (cols >= 0)
         qty = None if quantities is None else np.asarray(quantities, dtype=float)[keep]

@@ -32,7 +32,7 @@ from surmesure.profiles.service import ProfileService, Stamp
 from . import artifacts
 from .catalogue import display, item_table, read_catalogue
 from .errors import NoModel
-from .serving import Query, Served, answer
+from .serving import Prepared, Query, Served, answer, prepare
 from .signals import Visitor, visitor_from_bodies
 from .training import train_in_process
 
@@ -47,6 +47,16 @@ NO_CONSENT = "no consent for personalization"
 _WARM_NEIGHBOURS = 5000
 #: visitors kept parsed between requests (a few KiB each, ~40 KiB at 200 events)
 _VISITORS = 10_000
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A visitor kept between requests: parsed from events with this stamp, and their
+    :func:`~.serving.prepare` for one model version (None until asked)."""
+
+    stamp: Stamp
+    visitor: Visitor
+    prepared: tuple[Served, Prepared] | None = None  # one attribute: replaced whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +83,8 @@ class Recommendations:
         self._training: Any = None
         self._next_training = 0.0
         self.trainings_started = 0
-        # person key → (stamp of their events, the visitor parsed from them)
-        self._visitors: OrderedDict[str, tuple[Stamp, Visitor]] = OrderedDict()
+        # person key → their visitor, kept while their events keep the stamp
+        self._visitors: OrderedDict[str, _Kept] = OrderedDict()
         self._visitors_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -199,41 +209,48 @@ class Recommendations:
     def visitor(self, who: Who) -> Visitor:
         """The person's latest events: through their profile (every identifier they
         have), or, before the pipeline has made one, by the identifier itself."""
-        return self._read(who)[0]
+        return self._read(who)[0].visitor
 
-    def _read(self, who: Who) -> tuple[Visitor, bool | None]:
-        """The visitor, and the personalization consent of their profile (None: no
-        profile). One connection; the events are parsed again only when they changed
+    def _read(self, who: Who) -> tuple[_Kept, bool | None]:
+        """The visitor (kept), and the personalization consent of their profile (None:
+        no profile). One connection; the events are parsed again only when they changed
         since the last request for the person (a small LRU keyed by the person, checked
         against the latest ``seq``, the count of their events and their identifiers)."""
-        recent = self.profiles.recent(
-            who.value, id_type=who.id_type, limit=self.settings.recommendations.history_events,
-            have=self._have,
-        )  # fmt: skip
+        limit = self.settings.recommendations.history_events
+        recent = self.profiles.recent(who.value, id_type=who.id_type, limit=limit, have=self._have)
         consent = recent.consent.get("personalization", False) if recent.has_profile else None
         if recent.bodies is None:
             with self._visitors_lock:
                 hit = self._visitors.get(recent.key)
-            if hit is not None and hit[0] == recent.stamp:
-                return hit[1], consent
-            recent = self.profiles.recent(
-                who.value, id_type=who.id_type, limit=self.settings.recommendations.history_events
-            )  # evicted or replaced between the two reads: read the events
-        visitor = visitor_from_bodies(recent.bodies or ())
+            if hit is not None and hit.stamp == recent.stamp:
+                return hit, consent
+            # evicted or replaced between the two reads: read the events
+            recent = self.profiles.recent(who.value, id_type=who.id_type, limit=limit)
+        kept = _Kept(recent.stamp, visitor_from_bodies(recent.bodies or ()))
         with self._visitors_lock:
-            self._visitors[recent.key] = (recent.stamp, visitor)
+            self._visitors[recent.key] = kept
             self._visitors.move_to_end(recent.key)
             while len(self._visitors) > _VISITORS:
                 self._visitors.popitem(last=False)
-        return visitor, consent
+        return kept, consent
 
     def _have(self, key: str, stamp: Stamp) -> bool:
         with self._visitors_lock:
             hit = self._visitors.get(key)
-            if hit is not None and hit[0] == stamp:
+            if hit is not None and hit.stamp == stamp:
                 self._visitors.move_to_end(key)
                 return True
         return False
+
+    @staticmethod
+    def _prepared(kept: _Kept, served: Served) -> Prepared:
+        """The kept visitor's arrays for this model version (computed at the first ask)."""
+        found = kept.prepared
+        if found is not None and found[0] is served:
+            return found[1]
+        prepared = prepare(served, kept.visitor)
+        kept.prepared = (served, prepared)  # two requests may both compute it: the same arrays
+        return prepared
 
     def personalization_allowed(self, visitor: Visitor, profile_consent: bool | None) -> bool:
         """Consent at decision time: the latest explicit choice of the visitor's recent
@@ -256,13 +273,15 @@ class Recommendations:
                 "no recommendation model has been trained yet: run `surmesure train` "
                 "(or set recommendations.retrain_every_minutes)"
             )
-        visitor, why = Visitor(), "no person named"
+        visitor, why, prepared = Visitor(), "no person named", None
         if who is not None:
-            visitor, profile_consent = self._read(who)
-            why = "no history"
-            if not self.personalization_allowed(visitor, profile_consent):
+            kept, profile_consent = self._read(who)
+            visitor, why = kept.visitor, "no history"
+            if self.personalization_allowed(visitor, profile_consent):
+                prepared = self._prepared(kept, served)
+            else:
                 visitor, why = Visitor(), NO_CONSENT
-        result = answer(served, query, visitor, now_ms=utc_ms(self.clock.now()))
+        result = answer(served, query, visitor, now_ms=utc_ms(self.clock.now()), prepared=prepared)
         manifest = served.artifact.manifest
         return {
             "context": query.context,

@@ -29,7 +29,7 @@ from .reasons import Reason, ReasonContext, phrase
 from .rerank import History, PairSimilarity, Ranked, Rules, cosine_similarity, rerank
 from .signals import Visitor
 
-__all__ = ["CONTEXTS", "RELATIONS", "Answer", "Query", "Served", "answer"]
+__all__ = ["CONTEXTS", "RELATIONS", "Answer", "Prepared", "Query", "Served", "answer", "prepare"]
 
 CONTEXTS = ("home", "item", "cart", "email")
 RELATIONS = ("similar", "complementary")
@@ -190,6 +190,35 @@ def _row(s: Served, visitor: Visitor, now_ms: int, extra: Sequence[str] = ()) ->
     )
 
 
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What an answer needs of a visitor that does not depend on the time or the query:
+    computed once per visitor and model version (:func:`prepare`), kept by the service
+    while the visitor's events do not change."""
+
+    cols: npt.NDArray[np.intp]  # per signal: its column, -1 unknown
+    kinds: list[str]
+    history: History
+    reasons: ReasonContext
+    row_cols: npt.NDArray[np.intp]  # the row's parts (InteractionMatrix.row_parts)
+    row_values: npt.NDArray[np.float64]
+    row_stamps: npt.NDArray[np.int64]
+    row_quantities: npt.NDArray[np.float64]
+
+
+def prepare(s: Served, visitor: Visitor) -> Prepared:
+    """The visitor's signals mapped to the model's columns, their history and the
+    context of their reasons, and the parts of their row."""
+    cols, kinds, stamps = _visitor_arrays(s, visitor)
+    ids = np.asarray([sig.item_id for sig in visitor.signals], dtype=str)
+    row_cols, values = s.matrix.row_parts(ids, np.asarray(kinds, dtype=str))
+    qty = [np.nan if sig.quantity is None else sig.quantity for sig in visitor.signals]
+    return Prepared(
+        cols, kinds, _history(cols, kinds, stamps), _reason_context(s, cols, kinds),
+        row_cols, values, stamps, np.asarray(qty, dtype=float),
+    )  # fmt: skip
+
+
 def _reason_context(s: Served, cols: npt.NDArray[np.intp], kinds: list[str]) -> ReasonContext:
     strength = {"view": 0, "add_to_cart": 1, "purchase": 2}
     latest: dict[int, str] = {}
@@ -294,10 +323,11 @@ def _rules_with_ids(s: Served, q: Query) -> tuple[Rules, list[str]]:
     return replace(q.rules, boosts=boosts, pins=pins), unknown
 
 
-def answer(s: Served, q: Query, visitor: Visitor, *, now_ms: int) -> Answer:
-    """At most ``q.k`` items for the visitor in the context, each with its reason."""
-    cols, kinds, stamps = _visitor_arrays(s, visitor)
-    history = _history(cols, kinds, stamps)
+def answer(s: Served, q: Query, visitor: Visitor, *, now_ms: int, prepared: Prepared | None = None) -> Answer:
+    """At most ``q.k`` items for the visitor in the context, each with its reason.
+    ``prepared``: :func:`prepare` of this visitor and model, when the caller kept it."""
+    p = prepare(s, visitor) if prepared is None else prepared
+    history = p.history
     rules, unknown = _rules_with_ids(s, q)
     allowed = _allowed(s, rules, history, now_ms)
     n = int(min(len(s.table), max(5 * q.k, 50) + len(rules.pins)))
@@ -307,16 +337,16 @@ def answer(s: Served, q: Query, visitor: Visitor, *, now_ms: int) -> Answer:
     elif q.context == "cart":
         ranked, missing = _cart_candidates(s, q, allowed, n, now_ms)
         unknown.extend(missing)
-        context = _reason_context(s, cols, kinds)
+        context = p.reasons
     else:
         if q.context == "email" and visitor.sent:
             allowed &= ~np.isin(s.artifact.item_ids, list(visitor.sent))
-        row = _row(s, visitor, now_ms)
+        row = s.matrix.row_at(p.row_cols, p.row_values, p.row_stamps, p.row_quantities, now_ms=now_ms)
         ids, scores = s.artifact.model.recommend(
             0, row, N=n, filter_already_liked_items=False, items=np.flatnonzero(allowed)
         )
         ranked = Ranked.of(ids, scores)
-        context = _reason_context(s, cols, kinds)
+        context = p.reasons
     out = rerank(
         ranked, k=q.k, table=s.table, rules=rules, history=history, now_ms=now_ms,
         replenishable=s.artifact.replenishable, novelty=s.novelty, reasons=context,
