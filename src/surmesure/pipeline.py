@@ -44,6 +44,7 @@ STEPS: tuple[str, ...] = ("profiles", "segments")
 
 _ATTEMPTS_BEFORE_DEAD_LETTER = 4
 _IDLE_AFTER_S = 1.0  # no events for this long: poll ten times less often
+_STILL_S = 0.05  # a backlog that did not grow for this long is not waited on
 _LOCK_NAME = "pipeline"
 log = logging.getLogger(__name__)
 
@@ -265,13 +266,14 @@ def make_step(
     set aside in ``pipeline_dead_letters`` (its events stay stored) so one bad event
     cannot stop the pipeline.
 
-    While fewer than ``min_events`` wait, the step leaves them for up to
-    ``max_delay_s`` (returning 0, as if there were none), so that under a steady
-    trickle of requests the worker takes the write lock a few times a second rather
-    than once per group commit.
+    While fewer than ``min_events`` wait and more keep coming, the step leaves them for
+    up to ``max_delay_s`` (returning 0, as if there were none), so that under a steady
+    flow the worker takes the write lock a few times a second rather than once per group
+    commit; a backlog that stopped growing goes through at once.
     """
     failures = _Failures()
     small_since: list[float] = []  # when a too-small backlog was first seen
+    seen = [0, 0.0]  # the backlog at the previous look, and when it last grew
 
     def step(engine: sa.Engine) -> int:
         now_ms = utc_ms(clock.now())
@@ -292,12 +294,20 @@ def make_step(
                 if not failures.count:
                     # one aggregate, not the entries: an idle or waiting worker asks often
                     waiting = outbox_events(read)
-                    if waiting and waiting < min_events:
+                    # wait for more only while more is coming: a backlog that stopped
+                    # growing (a burst ended, a lone event) goes through at once
+                    now = time.monotonic()
+                    if waiting > seen[0]:
+                        seen[1] = now
+                    seen[0] = waiting
+                    growing = now - seen[1] < _STILL_S
+                    if waiting and waiting < min_events and growing:
                         if not small_since:
                             small_since.append(time.monotonic())
                         if time.monotonic() - small_since[0] < max_delay_s:
                             return 0
                     small_since.clear()
+                    seen[0] = 0
                     if not waiting:
                         return 0
                 # after a failure, go one entry at a time to find the one that fails
