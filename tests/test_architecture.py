@@ -44,6 +44,7 @@ CAPABILITY_RANK = {
     "segments": 4,
     "recommendations": 5,
     "experiments": 5,
+    "decisions": 6,
 }
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})
 #: the edges and internals of a capability that no other capability may import

@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
     from surmesure.catalog.api import router as catalog_router
+    from surmesure.decisions.api import router as decisions_router
     from surmesure.events.api import router as events_router
     from surmesure.health import router as health_router
     from surmesure.profiles.api import router as profiles_router
@@ -105,6 +106,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(profiles_router)
     app.include_router(catalog_router)
     app.include_router(recommendations_router)
+    app.include_router(decisions_router)
     if settings.demo:
         from surmesure.demo.web import router as demo_router
 

@@ -1,5 +1,5 @@
-"""The ``surmesure`` command: init, serve, import, demo, train, evaluate, profile show,
-config show.
+"""The ``surmesure`` command: init, serve, import, demo, train, evaluate, apply, profile
+show, config show.
 
 A composition root: settings are loaded here, once, and passed down. Errors of the
 platform exit with their category's code (see ``surmesure.errors``).
@@ -133,6 +133,24 @@ def demo(
     from surmesure.demo.cli import run_demo
 
     run_demo(data_dir=data_dir, host=host, port=port, people=people, items=items, seed=seed, reset=reset)
+
+
+@app.command("apply")
+def apply_definitions(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="YAML of segments, placements and experiments.")],
+) -> None:
+    """Validate and apply segments, placements and experiments (as PUT /v1/definitions)."""
+    from surmesure.app import build_services
+    from surmesure.decisions.apply import apply, read_file
+
+    document = read_file(file)
+    services = build_services(_settings(ctx))
+    try:
+        versions = apply(services.capabilities["decisions"], document)
+    finally:
+        services.engine.dispose()
+    sys.stdout.write(orjson.dumps(versions, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 @profile_app.command("show")

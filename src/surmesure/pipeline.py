@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from surmesure import db
 from surmesure.clock import Clock, SystemClock, utc_ms
 from surmesure.config import Settings
+from surmesure.decisions.service import Decisions
 from surmesure.deps import Services
 from surmesure.events import store as event_store
 from surmesure.events.domain import Limits
@@ -95,6 +96,10 @@ def build_capabilities(services: Services) -> None:
     services.capabilities["recommendations"] = Recommendations(
         services.engine, settings, services.clock, services.capabilities["profiles"]
     )
+    services.capabilities["decisions"] = Decisions(
+        services.engine, settings, services.clock, services.capabilities["profiles"],
+        services.capabilities["segments"], services.capabilities["recommendations"], ProfileRows(),
+    )  # fmt: skip
 
 
 class ProfileRows:

@@ -1,0 +1,250 @@
+"""Placements, variants, caps and experiments as data: pydantic models, validated with
+paths in the errors; targeting conditions are the segments' condition language (data,
+never evaluated as code).
+
+A placement is a named slot on a channel (a ``web`` zone, an ``email`` block) with
+content variants; each variant is static content, a template, or a recommendation
+strategy, optionally targeted by a condition, ranked by priority; the ``fallback``
+variant is shown when no targeted variant matches (and to people without consent to
+personalization).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from surmesure.errors import InvalidInput, NotFound
+from surmesure.segments.rules import Condition, parse_condition, referenced_segments
+
+__all__ = [
+    "Cap",
+    "Experiment",
+    "ExperimentArm",
+    "ExperimentNotFound",
+    "InvalidExperiment",
+    "InvalidPlacement",
+    "Placement",
+    "PlacementNotFound",
+    "RecommendStrategy",
+    "Variant",
+    "parse_experiment",
+    "parse_placement",
+]
+
+_ID = r"^[a-z0-9_-]{1,64}$"
+
+
+class InvalidPlacement(InvalidInput):
+    code = "decisions.invalid_placement"
+
+
+class InvalidExperiment(InvalidInput):
+    code = "decisions.invalid_experiment"
+
+
+class PlacementNotFound(NotFound):
+    code = "decisions.placement_not_found"
+
+
+class ExperimentNotFound(NotFound):
+    code = "decisions.experiment_not_found"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RecommendStrategy(_Strict):
+    """Items from the recommendations capability: a context, ``k`` and serving rules."""
+
+    context: Literal["home", "item", "cart", "email"] = "home"
+    k: int = Field(default=4, ge=1, le=50)
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    exclude_categories: list[str] = Field(default_factory=list, max_length=100)
+    labels_any: list[str] = Field(default_factory=list, max_length=100)
+    price_min: float | None = Field(default=None, ge=0)
+    price_max: float | None = Field(default=None, ge=0)
+    in_stock: bool = True
+    exclude_bought: bool = True
+    diversity: float = Field(default=0.0, ge=0, le=1)
+
+
+class Variant(_Strict):
+    """One content variant: exactly one of ``content``, ``template``, ``recommend``."""
+
+    id: str = Field(pattern=_ID)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    when: dict[str, Any] | None = None  # a segments condition (docs/segments.md)
+    content: dict[str, Any] | None = None
+    template: str | None = Field(default=None, max_length=20_000)
+    recommend: RecommendStrategy | None = None
+    title: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Variant:
+        kinds = [k for k in ("content", "template", "recommend") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a variant has exactly one of content, template, recommend")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return (
+            "content"
+            if self.content is not None
+            else "template"
+            if self.template is not None
+            else "recommend"
+        )
+
+
+class Cap(_Strict):
+    """At most ``max`` decisions within ``within_hours``.
+
+    ``scope``: ``person`` (this person, any placement), ``placement`` (this person, this
+    placement), ``channel`` (this person, this channel), ``global`` (everyone, this
+    placement).
+    """
+
+    scope: Literal["person", "placement", "channel", "global"]
+    max: int = Field(ge=0, le=1_000_000)
+    within_hours: float = Field(gt=0, le=24 * 365)
+
+
+class Placement(_Strict):
+    channel: Literal["web", "email"]
+    slot: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, max_length=200)
+    variants: list[Variant] = Field(min_length=1, max_length=50)
+    fallback: str | None = None
+    caps: list[Cap] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _check(self) -> Placement:
+        ids = [v.id for v in self.variants]
+        if len(set(ids)) != len(ids):
+            raise ValueError("variant ids must be unique")
+        if self.fallback is not None and self.fallback not in ids:
+            raise ValueError(f"fallback {self.fallback!r} is not one of the variants")
+        return self
+
+    def variant(self, variant_id: str) -> Variant:
+        return next(v for v in self.variants if v.id == variant_id)
+
+    def fallback_variant(self) -> Variant | None:
+        """The declared fallback, else the untargeted variant of highest priority."""
+        if self.fallback is not None:
+            return self.variant(self.fallback)
+        plain = [v for v in self.variants if v.when is None]
+        return max(plain, key=lambda v: v.priority) if plain else None
+
+
+class ExperimentArm(_Strict):
+    name: str = Field(pattern=_ID)
+    variant: str
+    weight: float = Field(default=1.0, gt=0, le=1_000_000)
+
+
+class Experiment(_Strict):
+    """An A/B/n test (``ab``, sticky, with a holdout) or a Bernoulli Thompson bandit
+    (``thompson``, rewarded by clicks) on one placement's variants."""
+
+    placement: str = Field(pattern=_ID)
+    kind: Literal["ab", "thompson"] = "ab"
+    arms: list[ExperimentArm] = Field(min_length=1, max_length=20)
+    holdout_share: float = Field(default=0.0, ge=0, lt=1)
+    salt: str = Field(default="", max_length=64)
+    status: Literal["running", "stopped"] = "running"
+    floor: float = Field(default=0.05, ge=0, le=0.5)
+
+    @model_validator(mode="after")
+    def _check(self) -> Experiment:
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError("arm names must be unique")
+        if self.kind == "thompson" and self.floor * len(self.arms) > 1:
+            raise ValueError("floor times the number of arms must be at most 1")
+        return self
+
+
+def _problems(error: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"path": ".".join(str(p) for p in e["loc"]) or "$", "message": str(e["msg"])}
+        for e in error.errors(include_url=False)
+    ]
+
+
+def _check_id(kind: str, object_id: str, error: type[InvalidInput]) -> None:
+    if not re.fullmatch(_ID, object_id):
+        raise error(
+            f"a {kind} id is 1 to 64 of a-z, 0-9, _ and -", problems=[{"path": "id", "message": "bad id"}]
+        )
+
+
+def parse_placement(placement_id: str, raw: Any) -> tuple[Placement, dict[str, Condition]]:
+    """A validated placement and its variants' parsed conditions (by variant id)."""
+    _check_id("placement", placement_id, InvalidPlacement)
+    if not isinstance(raw, Mapping):
+        raise InvalidPlacement(f"placement {placement_id}: expected an object", placement=placement_id)
+    try:
+        placement = Placement.model_validate(dict(raw))
+    except ValidationError as error:
+        problems = _problems(error)
+        first = problems[0]
+        raise InvalidPlacement(
+            f"placement {placement_id}: {first['path']}: {first['message']}",
+            placement=placement_id,
+            problems=problems,
+        ) from None
+    conditions: dict[str, Condition] = {}
+    for i, variant in enumerate(placement.variants):
+        if variant.when is not None:
+            try:
+                conditions[variant.id] = parse_condition(variant.when, where=f"variants.{i}.when")
+            except InvalidInput as error:
+                error.details["placement"] = placement_id
+                raise
+    return placement, conditions
+
+
+def segments_read(conditions: Mapping[str, Condition]) -> set[str]:
+    return {s for c in conditions.values() for s in referenced_segments(c)}
+
+
+def parse_experiment(experiment_id: str, raw: Any) -> Experiment:
+    _check_id("experiment", experiment_id, InvalidExperiment)
+    if not isinstance(raw, Mapping):
+        raise InvalidExperiment(f"experiment {experiment_id}: expected an object", experiment=experiment_id)
+    try:
+        return Experiment.model_validate(dict(raw))
+    except ValidationError as error:
+        problems = _problems(error)
+        first = problems[0]
+        raise InvalidExperiment(
+            f"experiment {experiment_id}: {first['path']}: {first['message']}",
+            experiment=experiment_id,
+            problems=problems,
+        ) from None
+
+
+def check_experiment(experiment_id: str, experiment: Experiment, placement: Placement | None) -> None:
+    """The experiment's placement exists and every arm names one of its variants."""
+    if placement is None:
+        raise InvalidExperiment(
+            f"experiment {experiment_id}: placement {experiment.placement!r} is not defined",
+            experiment=experiment_id,
+            problems=[{"path": "placement", "message": "not defined"}],
+        )
+    ids = {v.id for v in placement.variants}
+    for i, arm in enumerate(experiment.arms):
+        if arm.variant not in ids:
+            raise InvalidExperiment(
+                f"experiment {experiment_id}: arm {arm.name} shows {arm.variant!r}, not a variant of "
+                f"{experiment.placement}",
+                experiment=experiment_id,
+                problems=[{"path": f"arms.{i}.variant", "message": "not a variant of the placement"}],
+            )

@@ -1,0 +1,174 @@
+"""POST /v1/decide over HTTP, on both stores: targeting with consent and the
+non-personalized fallback, deterministic and sticky assignment (through the
+anonymous-to-known merge), frequency caps that suppress and log, attribution of
+events by decision_id in the results, keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from surmesure.decisions import store
+from surmesure.experiments.assignment import Arm, Design, assign
+
+from builders import batch, identify, track
+from conftest import LiveServer
+
+HASH_KEY = b"test-identity-hash-key"
+CONSENT = {"consent": {"categoryPreferences": {"personalization": True}}}
+
+HERO: dict[str, Any] = {
+    "channel": "web",
+    "slot": "hero",
+    "variants": [
+        {
+            "id": "pro",
+            "priority": 10,
+            "when": {"field": "traits.plan", "eq": "pro"},
+            "content": {"text": "Pro"},
+        },
+        {"id": "welcome", "template": "Hello {{ profile.traits.name | default('there') }}"},
+        {"id": "plain", "content": {"text": "Plain"}},
+    ],
+    "fallback": "welcome",
+}
+AB = {"placement": "hero", "arms": [{"name": "a", "variant": "plain"}, {"name": "b", "variant": "pro"}]}
+
+
+def _error(response: httpx.Response) -> str:
+    code: str = response.json()["error"]["code"]
+    return code
+
+
+def test_targeting_with_consent_and_the_fallback_without(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    assert admin.put("/v1/placements/hero", json=HERO).status_code == 200
+    events = [
+        identify("ann", traits={"plan": "pro", "name": "Ann"}, context=CONSENT),
+        identify("bob", traits={"plan": "pro", "name": "Bob"}),
+    ]
+    assert client.post("/v1/batch", json=batch(*events)).status_code == 200
+    server.wait_pipeline()
+
+    ann = admin.post("/v1/decide", json={"placement": "hero", "user_id": "ann"}).json()
+    assert ann["variant"] == "pro"
+    assert ann["content"] == {"text": "Pro"}
+    assert ann["personalized"] is True
+    assert "targeted: pro" in ann["reason"]
+    assert len(ann["decision_id"]) >= 16
+
+    bob = admin.post("/v1/decide", json={"placement": "hero", "user_id": "bob"}).json()
+    assert bob["variant"] == "welcome"
+    assert bob["rendered"] == "Hello there"  # no traits without consent
+    assert bob["personalized"] is False
+    assert "no consent for personalization" in bob["reason"]
+
+    refused = {"placement": "hero", "user_id": "ann", "context": {"consent": {"personalization": False}}}
+    assert admin.post("/v1/decide", json=refused).json()["variant"] == "welcome"
+
+
+def _split(design: Design) -> tuple[str, str]:
+    """An anonymous id and a user id that hash to different arms (stickiness is not luck)."""
+    for i in range(1000):
+        anon, user = f"anon-{i}", f"user-{i}"
+        if (
+            assign(design, f"anonymous_id:{anon}", HASH_KEY).arm
+            != assign(design, f"user_id:{user}", HASH_KEY).arm
+        ):
+            return anon, user
+    raise AssertionError("no split found")
+
+
+def test_the_arm_survives_the_anonymous_to_known_merge(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    assert admin.put("/v1/placements/hero", json=HERO).status_code == 200
+    assert admin.put("/v1/experiments/hero-ab", json=AB).status_code == 200
+    anon, user = _split(Design("hero-ab", (Arm("a"), Arm("b"))))
+    first = client.post("/v1/decide", json={"placement": "hero", "anonymous_id": anon}).json()
+    expected = assign(Design("hero-ab", (Arm("a"), Arm("b"))), f"anonymous_id:{anon}", HASH_KEY).arm
+    assert first["experiment"] == {"id": "hero-ab", "arm": expected, "holdout": False}
+    assert first["propensity"] == 0.5
+    again = client.post("/v1/decide", json={"placement": "hero", "anonymous_id": anon}).json()
+    assert again["experiment"]["arm"] == expected  # deterministic and sticky
+
+    assert client.post("/v1/batch", json=batch(identify(user, anonymousId=anon))).status_code == 200
+    server.wait_pipeline()
+    known = admin.post("/v1/decide", json={"placement": "hero", "user_id": user}).json()
+    assert known["experiment"]["arm"] == expected
+    assert "first exposure" in known["reason"]
+
+    # the write key decides only for its own visitor, by anonymous_id
+    wrong = client.post("/v1/decide", json={"placement": "hero", "user_id": user})
+    assert wrong.status_code == 403
+    assert _error(wrong) == "access.wrong_key_kind"
+
+
+def test_assignment_is_deterministic_and_spread(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    admin.put("/v1/placements/hero", json=HERO)
+    admin.put("/v1/experiments/hero-ab", json={**AB, "holdout_share": 0.2})
+    design = Design("hero-ab", (Arm("a"), Arm("b")), holdout_share=0.2)
+    seen = set()
+    for i in range(40):
+        body = {"placement": "hero", "anonymous_id": f"v{i}"}
+        arm = client.post("/v1/decide", json=body).json()["experiment"]["arm"]
+        assert arm == (assign(design, f"anonymous_id:v{i}", HASH_KEY).arm or "holdout")
+        seen.add(arm)
+    assert seen == {"a", "b", "holdout"}
+
+
+def test_caps_suppress_and_every_suppression_is_logged(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    capped = {**HERO, "caps": [{"scope": "placement", "max": 2, "within_hours": 24}]}
+    admin.put("/v1/placements/hero", json=capped)
+    answers = [
+        client.post("/v1/decide", json={"placement": "hero", "anonymous_id": "v1"}).json() for _ in range(3)
+    ]
+    assert [a["suppressed"] for a in answers] == [False, False, True]
+    assert answers[2]["variant"] is None
+    assert "frequency cap: 2 of at most 2 decisions" in answers[2]["reason"]
+    other = client.post("/v1/decide", json={"placement": "hero", "anonymous_id": "v2"}).json()
+    assert other["suppressed"] is False  # per person
+
+    admin.put(
+        "/v1/placements/hero", json={**HERO, "caps": [{"scope": "global", "max": 3, "within_hours": 1}]}
+    )
+    assert client.post("/v1/decide", json={"placement": "hero", "anonymous_id": "v3"}).json()["suppressed"]
+    with server.services.engine.connect() as conn:
+        rows = conn.execute(sa.select(store.decisions).where(store.decisions.c.suppressed.is_not(None))).all()
+    assert len(rows) == 2
+    assert all(r.suppressed.startswith("frequency cap") and r.reason == r.suppressed for r in rows)
+
+
+def test_events_with_the_decision_id_are_attributed_in_the_results(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    admin.put("/v1/placements/hero", json=HERO)
+    admin.put("/v1/experiments/hero-ab", json=AB)
+    events = []
+    for i in range(12):
+        answer = client.post("/v1/decide", json={"placement": "hero", "anonymous_id": f"p{i}"}).json()
+        props = {"decision_id": answer["decision_id"]}
+        events.append(track("Placement Viewed", anonymousId=f"p{i}", properties=props))
+        if i % 2 == 0:
+            events.append(track("Placement Clicked", anonymousId=f"p{i}", properties=props))
+        if i % 4 == 0:
+            events.append(track("Order Completed", anonymousId=f"p{i}", properties={**props, "revenue": 10}))
+    assert client.post("/v1/batch", json=batch(*events)).status_code == 200
+    server.wait_pipeline()
+    results = admin.get("/v1/experiments/hero-ab/results").json()
+    arms = {a["arm"]: a for a in results["arms"]}
+    assert sum(a["impressions"] for a in arms.values()) == 12
+    assert sum(a["clicks"] for a in arms.values()) == 6
+    assert sum(a["visitors"] for a in arms.values()) == 12
+    revenue = sum(a["revenue_per_visitor"]["estimate"] * a["visitors"] for a in arms.values())
+    assert abs(revenue - 30) < 1e-6
+    assert results["sequential"][0]["significant"] is False
+    assert "keep collecting" in results["sequential"][0]["verdict"]
+    assert admin.get("/v1/experiments/nope/results").status_code == 404
