@@ -4,6 +4,9 @@ next request."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import httpx
 import pytest
 from recshop import CONSENTED, HATS, SHOES, ready, retrain
@@ -53,7 +56,7 @@ def test_a_new_event_or_model_reaches_the_next_answer(server: LiveServer, admin:
     key = next(iter(service._visitors))
     kept = service._visitors[key]
     assert kept.prepared is not None
-    assert kept.prepared[0] is service._served
+    assert kept.prepared[0]() is service._served
 
     # a view of hats only: the person's next answer changes without retraining
     views = [
@@ -67,9 +70,13 @@ def test_a_new_event_or_model_reaches_the_next_answer(server: LiveServer, admin:
     assert service._visitors[key] is not kept
     assert {s.item_id for s in service._visitors[key].visitor.signals} >= set(HATS[:6])
 
-    # a new model version: the kept visitor is prepared again for it
+    # a new model version: the old one is not kept alive by kept visitors, and the
+    # visitor is prepared again for the new one
+    old = weakref.ref(service._served)
     retrain(server)
+    gc.collect()
+    assert old() is None
     service.recommend(Query(k=5), who)
     latest = service._visitors[key].prepared
     assert latest is not None
-    assert latest[0] is service._served
+    assert latest[0]() is service._served

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ class _Kept:
 
     stamp: Stamp
     visitor: Visitor
-    prepared: tuple[Served, Prepared] | None = None  # one attribute: replaced whole
+    # one attribute, replaced whole; the model weakly (a kept visitor must not keep an
+    # old version's arrays alive after a swap)
+    prepared: tuple[weakref.ref[Served], Prepared] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,10 +249,10 @@ class Recommendations:
     def _prepared(kept: _Kept, served: Served) -> Prepared:
         """The kept visitor's arrays for this model version (computed at the first ask)."""
         found = kept.prepared
-        if found is not None and found[0] is served:
+        if found is not None and found[0]() is served:
             return found[1]
         prepared = prepare(served, kept.visitor)
-        kept.prepared = (served, prepared)  # two requests may both compute it: the same arrays
+        kept.prepared = (weakref.ref(served), prepared)  # two requests may both compute it: equal
         return prepared
 
     def personalization_allowed(self, visitor: Visitor, profile_consent: bool | None) -> bool:
