@@ -172,3 +172,33 @@ def test_events_with_the_decision_id_are_attributed_in_the_results(
     assert results["sequential"][0]["significant"] is False
     assert "keep collecting" in results["sequential"][0]["verdict"]
     assert admin.get("/v1/experiments/nope/results").status_code == 404
+
+
+def test_a_thompson_bandit_logs_every_decision_with_its_propensity(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    admin.put("/v1/placements/hero", json=HERO)
+    bandit = {**AB, "kind": "thompson", "arms": [*AB["arms"], {"name": "c", "variant": "welcome"}]}
+    assert admin.put("/v1/experiments/hero-bandit", json=bandit).status_code == 200
+    answers = [
+        client.post("/v1/decide", json={"placement": "hero", "anonymous_id": f"t{i}"}).json()
+        for i in range(8)
+    ]
+    for answer in answers:
+        assert answer["experiment"]["arm"] in {"a", "b", "c"}
+        assert 0.05 <= answer["propensity"] <= 1.0
+        assert "Thompson sampling" in answer["reason"]
+    with server.services.engine.connect() as conn:
+        logged = conn.execute(sa.select(store.decisions.c.propensity, store.decisions.c.arm)).all()
+    assert sorted(p for p, _ in logged) == sorted(a["propensity"] for a in answers)
+
+
+def test_a_recommendation_variant_says_why_it_has_no_items_before_training(
+    client: httpx.Client, admin: httpx.Client
+) -> None:
+    picks = {"channel": "email", "slot": "picks", "variants": [{"id": "recs", "recommend": {"k": 3}}]}
+    assert admin.put("/v1/placements/picks", json=picks).status_code == 200
+    answer = client.post("/v1/decide", json={"placement": "picks", "anonymous_id": "r1"}).json()
+    assert answer["kind"] == "recommend"
+    assert answer["items"] == []
+    assert "no recommendations" in answer["reason"]

@@ -87,20 +87,28 @@ class Decisions:
         self._key = settings.identity.hash_key.get_secret_value().encode()
         self._bandits: dict[tuple[str, int], tuple[float, BernoulliThompson]] = {}
         self._lock = threading.Lock()
+        self._placements: dict[tuple[str, int], tuple[Placement, dict[str, Condition]]] = {}
+        self._experiments: dict[tuple[str, int], Experiment] = {}
 
     # -- definitions ------------------------------------------------------------------
     def placements(self, conn: sa.Connection) -> dict[str, tuple[Placement, dict[str, Condition], int]]:
         out = {}
         for row in store.load_definitions(conn, "placement"):
-            placement, conditions = parse_placement(row.placement_id, row.definition)
+            key = (row.placement_id, int(row.version))
+            if key not in self._placements:  # parsed once per version
+                self._placements[key] = parse_placement(row.placement_id, row.definition)
+            placement, conditions = self._placements[key]
             out[row.placement_id] = (placement, conditions, int(row.version))
         return out
 
     def experiments(self, conn: sa.Connection) -> dict[str, tuple[Experiment, int]]:
-        return {
-            row.experiment_id: (parse_experiment(row.experiment_id, row.definition), int(row.version))
-            for row in store.load_definitions(conn, "experiment")
-        }
+        out = {}
+        for row in store.load_definitions(conn, "experiment"):
+            key = (row.experiment_id, int(row.version))
+            if key not in self._experiments:
+                self._experiments[key] = parse_experiment(row.experiment_id, row.definition)
+            out[row.experiment_id] = (self._experiments[key], int(row.version))
+        return out
 
     def validate_placement(self, placement_id: str, raw: Any, segment_ids: set[str]) -> Placement:
         from surmesure.decisions.domain import segments_read
