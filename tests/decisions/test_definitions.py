@@ -156,6 +156,11 @@ PLACE = {"channel": "web", "slot": "s", "variants": [{"id": "a", "content": {"x"
             {"placement": "p", "arms": [], "holdout_share": 1},
             "decisions.invalid_experiment",
         ),
+        (
+            "/v1/experiments/t",
+            {"placement": "p", "arms": [{"name": "holdout", "variant": "a"}]},
+            "decisions.invalid_experiment",
+        ),
         ("/v1/definitions", {"journeys": {}}, "decisions.invalid_document"),
         ("/v1/definitions", [1, 2], "decisions.invalid_document"),
         ("/v1/definitions", {"placements": {"x": {**PLACE, "variants": []}}}, "decisions.invalid_placement"),

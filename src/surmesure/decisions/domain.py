@@ -166,6 +166,8 @@ class Experiment(_Strict):
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise ValueError("arm names must be unique")
+        if "holdout" in names:
+            raise ValueError("'holdout' names the people held out; call the arm something else")
         if self.kind == "thompson" and self.floor * len(self.arms) > 1:
             raise ValueError("floor times the number of arms must be at most 1")
         return self

@@ -199,8 +199,8 @@ class Decisions:
             arm_name, propensity, sticky_why = self._arm(experiment_id, design, person, held)
             row.update(experiment_id=experiment_id, arm=arm_name or "holdout", propensity=propensity)
             why.append(sticky_why)
-            if arm_name is not None:
-                variant = placement.variant(next(a.variant for a in design.arms if a.name == arm_name))
+            shows = next((a.variant for a in design.arms if a.name == arm_name), None)
+            variant = next((v for v in placement.variants if v.id == shows), None)  # None: holdout
             if design.kind == "ab":
                 exposure = {
                     "arm": arm_name,

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from surmesure.db import JsonText, metadata
 
@@ -155,7 +157,13 @@ def record_exposures(
     """The first exposure of each identifier not yet recorded (existing rows are kept)."""
     known = {r.identifier for r in exposures_of(conn, experiment_id, identifiers)}
     new = [{**row, "experiment_id": experiment_id, "identifier": i} for i in sorted(set(identifiers) - known)]
-    if new:
+    if not new:
+        return
+    if conn.dialect.name == "postgresql":  # two first decisions at once: the earlier row stays
+        conn.execute(pg_insert(exposures).on_conflict_do_nothing(), new)
+    elif conn.dialect.name == "sqlite":
+        conn.execute(sqlite_insert(exposures).on_conflict_do_nothing(), new)
+    else:
         conn.execute(sa.insert(exposures), new)
 
 
