@@ -5,6 +5,7 @@ events by decision_id in the results, keys."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -202,3 +203,33 @@ def test_a_recommendation_variant_says_why_it_has_no_items_before_training(
     assert answer["kind"] == "recommend"
     assert answer["items"] == []
     assert "no recommendations" in answer["reason"]
+
+
+def test_two_exposed_visitors_merged_keep_the_earliest_arm(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    admin.put("/v1/placements/hero", json=HERO)
+    admin.put("/v1/experiments/hero-ab", json=AB)
+    design = Design("hero-ab", (Arm("a"), Arm("b")))
+    arms = {f"m{i}": assign(design, f"anonymous_id:m{i}", HASH_KEY).arm for i in range(50)}
+    phone = next(a for a, arm in arms.items() if arm == "a")
+    laptop = next(a for a, arm in arms.items() if arm == "b")
+    assert (
+        client.post("/v1/decide", json={"placement": "hero", "anonymous_id": phone}).json()["experiment"][
+            "arm"
+        ]
+        == "a"
+    )
+    time.sleep(0.01)
+    assert (
+        client.post("/v1/decide", json={"placement": "hero", "anonymous_id": laptop}).json()["experiment"][
+            "arm"
+        ]
+        == "b"
+    )
+    merge = batch(identify("mia", anonymousId=laptop), identify("mia", anonymousId=phone))
+    assert client.post("/v1/batch", json=merge).status_code == 200
+    server.wait_pipeline()
+    for body in ({"user_id": "mia"}, {"anonymous_id": laptop}, {"anonymous_id": phone}):
+        answer = admin.post("/v1/decide", json={"placement": "hero", **body}).json()
+        assert answer["experiment"]["arm"] == "a", body  # the phone's exposure came first

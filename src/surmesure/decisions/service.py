@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ from surmesure.decisions.domain import (
 )
 from surmesure.decisions.render import Renderer, check_template
 from surmesure.decisions.results import Attribution, results
-from surmesure.experiments.assignment import Arm, Design, assign
+from surmesure.experiments.assignment import Arm, Design, Exposure, assign, carry_through_merge
 from surmesure.experiments.bandits import BernoulliThompson
 from surmesure.ids import new_id
 from surmesure.profiles.service import ProfileService
@@ -298,12 +299,17 @@ class Decisions:
             )
         total = sum(a.weight for a in design.arms)
         share = {a.name: (1 - design.holdout_share) * a.weight / total for a in design.arms}
-        if held:
-            first = min(held, key=lambda r: (r.at_ms, r.identifier))
+        recorded = [
+            Exposure(experiment_id, r.identifier, r.arm, datetime.fromtimestamp(r.at_ms / 1000, UTC),
+                     r.decision_id, float(r.propensity))
+            for r in held
+        ]  # fmt: skip
+        first = carry_through_merge(recorded)  # merged profiles: the earliest exposure wins
+        if first is not None:
             arm = first.arm
             return (
                 arm,
-                float(first.propensity),
+                first.propensity,
                 (f"experiment {experiment_id}: arm {arm or 'holdout'}, kept since the first exposure"),
             )
         spec = Design(
