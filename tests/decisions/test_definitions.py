@@ -192,3 +192,5 @@ def test_bad_decide_requests(admin: httpx.Client, client: httpx.Client) -> None:
     anonymous = client.post("/v1/decide", json={"placement": "p"}).json()
     assert anonymous["variant"] == "a"
     assert anonymous["content"] == {"x": 1}
+    assert anonymous["personalized"] is False
+    assert anonymous["reason"].startswith("no person named")

@@ -48,10 +48,11 @@ from surmesure.segments.evaluate import Person, evaluate
 from surmesure.segments.rules import Condition
 from surmesure.segments.service import ProfileSource, Segments
 
-__all__ = ["NO_CONSENT", "Decisions"]
+__all__ = ["NO_CONSENT", "NO_PERSON", "Decisions"]
 
 log = logging.getLogger(__name__)
 NO_CONSENT = "no consent for personalization: non-personalized content"
+NO_PERSON = "no person named: non-personalized content"
 _BANDIT_REFRESH_S = 60.0
 
 
@@ -192,7 +193,7 @@ class Decisions:
                 "reason": capped.reason,
                 "why": [capped.reason],
             }
-        why: list[str] = [] if person.personalized else [NO_CONSENT]
+        why: list[str] = [] if person.personalized else [NO_CONSENT if who is not None else NO_PERSON]
         variant: Variant | None = None
         exposure: dict[str, Any] | None = None
         if experiment is not None:
@@ -236,9 +237,7 @@ class Decisions:
         bases = self.settings.consent.model_dump()
         asked = consent_from_context(dict(context)).get("personalization")
         if who is None:
-            key = "anonymous:" + new_id()
-            allowed = asked if asked is not None else bases["personalization"] == "legitimate_interest"
-            return _Someone(key, personalized=False if asked is None else bool(allowed))
+            return _Someone("anonymous:" + new_id())  # nobody named: nothing to personalize
         candidates = self.profiles.candidate_keys(who.value, who.id_type)
         pid = self.profiles.resolve_id(conn, who.value, who.id_type)
         if pid is None:
