@@ -19,6 +19,7 @@ What it does
 What it may import
 ------------------
 This is the pure core: numpy, scipy, scikit-learn and the standard library, plus the
-foundation (``errors``). No database, no HTTP, no other capability yet; the store and
-the service that wire it to ``decisions`` come later and sit beside these modules.
+foundation (``errors``). No database, no HTTP, no other capability: experiments on
+placements (definitions, exposures, the decision log, results) are stored and served by
+``decisions``, which calls this core.
 """
