@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from surmesure.decisions import store
 from surmesure.experiments.assignment import Arm, Design, assign
 
-from builders import batch, identify, track
+from builders import batch, identify, item, track
 from conftest import LiveServer
 
 HASH_KEY = b"test-identity-hash-key"
@@ -233,3 +233,23 @@ def test_two_exposed_visitors_merged_keep_the_earliest_arm(
     for body in ({"user_id": "mia"}, {"anonymous_id": laptop}, {"anonymous_id": phone}):
         answer = admin.post("/v1/decide", json={"placement": "hero", **body}).json()
         assert answer["experiment"]["arm"] == "a", body  # the phone's exposure came first
+
+
+def test_a_template_is_filled_with_profile_and_catalogue_fields(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    assert admin.put("/v1/items", json={"items": [item("sku-1", title="Red <Boots>")]}).status_code == 200
+    card = {
+        "channel": "email",
+        "slot": "card",
+        "variants": [
+            {"id": "card", "template": "{{ profile.traits.name }}: {{ item.title }} at {{ item.price }}"}
+        ],
+    }
+    admin.put("/v1/placements/card", json=card)
+    client.post("/v1/batch", json=batch(identify("eve", traits={"name": "Eve"}, context=CONSENT)))
+    server.wait_pipeline()
+    answer = admin.post(
+        "/v1/decide", json={"placement": "card", "user_id": "eve", "context": {"item_id": "sku-1"}}
+    )
+    assert answer.json()["rendered"] == "Eve: Red &lt;Boots&gt; at 10.0"
