@@ -58,9 +58,6 @@ def test_evaluate_the_store(tmp_path: Path, sqlite_url: str, monkeypatch: pytest
     monkeypatch.setenv("SURMESURE_DATA_DIR", str(data))
     monkeypatch.setenv("SURMESURE_STORE__URL", sqlite_url)
     out = tmp_path / "report"
-    # everything happened just now: a temporal split has no one to test, and says so
-    temporal = CliRunner().invoke(app, ["evaluate", "--models", "popularity", "--out", str(out)])
-    assert "leaves no one to test" in _refusal(temporal)
     result = CliRunner().invoke(
         app, ["evaluate", "--split", "leave-last-out", "--models", "popularity,hybrid", "--out", str(out)]
     )
@@ -68,6 +65,15 @@ def test_evaluate_the_store(tmp_path: Path, sqlite_url: str, monkeypatch: pytest
     report = json.loads((out / "evaluation.json").read_text())
     assert report["data"] == "store"
     assert [m["name"] for m in report["models"]] == ["popularity", "hybrid"]
+
+
+def test_a_split_that_leaves_no_one_to_test_is_refused_and_says_why(tmp_path: Path) -> None:
+    same_moment = [{**e, "timestamp": "2026-11-23T10:00:00Z"} for e in events()]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in same_moment) + b"\n")
+    # everything happened at one instant: a temporal split has nobody on both sides
+    temporal = CliRunner().invoke(app, ["evaluate", "--events", str(path), "--out", str(tmp_path / "r")])
+    assert "to test" in _refusal(temporal)  # said by the split itself, or by evaluate
 
 
 def test_evaluate_refuses_unknown_models_and_splits(tmp_path: Path) -> None:
