@@ -253,3 +253,26 @@ def test_a_template_is_filled_with_profile_and_catalogue_fields(
         "/v1/decide", json={"placement": "card", "user_id": "eve", "context": {"item_id": "sku-1"}}
     )
     assert answer.json()["rendered"] == "Eve: Red &lt;Boots&gt; at 10.0"
+
+
+def test_a_clear_winner_is_called_by_the_always_valid_test(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    admin.put("/v1/placements/hero", json=HERO)
+    admin.put("/v1/experiments/hero-ab", json=AB)
+    events = []
+    for i in range(120):
+        answer = client.post("/v1/decide", json={"placement": "hero", "anonymous_id": f"w{i}"}).json()
+        converts = (answer["experiment"]["arm"] == "b") == (i % 10 != 0)
+        if converts:
+            props = {"decision_id": answer["decision_id"], "revenue": 5}
+            events.append(track("Order Completed", anonymousId=f"w{i}", properties=props))
+    assert client.post("/v1/batch", json=batch(*events)).status_code == 200
+    server.wait_pipeline()
+    results = admin.get("/v1/experiments/hero-ab/results").json()
+    arms = {a["arm"]: a for a in results["arms"]}
+    assert arms["b"]["conversion"]["estimate"] > 0.8 > 0.2 > arms["a"]["conversion"]["estimate"]
+    comparison = results["sequential"][0]
+    assert comparison["significant"] is True
+    assert comparison["difference"]["low"] > 0
+    assert comparison["verdict"].startswith("b differs from a")
