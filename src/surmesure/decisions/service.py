@@ -87,7 +87,7 @@ class Decisions:
         self.source = source
         self.renderer = Renderer()
         self._key = settings.identity.hash_key.get_secret_value().encode()
-        self._bandits: dict[tuple[str, int], tuple[float, BernoulliThompson]] = {}
+        self._bandits: dict[tuple[str, tuple[str, ...]], tuple[float, BernoulliThompson]] = {}
         self._lock = threading.Lock()
         self._placements: dict[tuple[str, int], tuple[Placement, dict[str, Condition]]] = {}
         self._experiments: dict[tuple[str, int], Experiment] = {}
@@ -327,7 +327,7 @@ class Decisions:
 
     def _bandit(self, experiment_id: str, design: Experiment) -> BernoulliThompson:
         """The posterior from the clicks attributed so far, refreshed every minute."""
-        key = (experiment_id, len(design.arms))
+        key = (experiment_id, tuple(a.name for a in design.arms))  # other arms: a new posterior
         kept = self._bandits.get(key)
         if kept is not None and time.monotonic() - kept[0] < _BANDIT_REFRESH_S:
             return kept[1]
