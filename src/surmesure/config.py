@@ -175,7 +175,11 @@ class RecommendationSettings(BaseModel):
     reload_check_seconds: float = Field(
         default=2.0, gt=0, description="How often the server looks for a new model and catalogue changes."
     )
-    max_items: int = Field(default=20_000, ge=1, description="Items modelled by EASE (the most popular).")
+    max_items: int = Field(
+        default=5_000,
+        ge=1,
+        description="Items modelled by EASE (the most popular); the hybrid scores the rest otherwise.",
+    )
     max_events: int = Field(
         default=5_000_000, ge=1, description="Events read for one training, oldest first."
     )
