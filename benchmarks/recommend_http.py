@@ -165,13 +165,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
-    parser.add_argument(
-        "--index-experiment",
-        action="store_true",
-        help="before serving, create the index events(anonymous_id, user_id) by hand: what the "
-        "change proposed for events.store would give (a person's events by anonymous id then "
-        "stop scanning every anonymous event); off by default",
-    )
     return parser.parse_args(argv)
 
 
@@ -189,11 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        if args.index_experiment:
-            engine = sa.create_engine(url)
-            with engine.begin() as conn:
-                conn.execute(sa.text("CREATE INDEX ix_bench_anon_user ON events (anonymous_id, user_id)"))
-            engine.dispose()
         people = random.Random(0).sample(users, min(len(users), 500))
         recs = [f"/v1/recommendations?{urlencode({'user_id': u, 'k': args.k})}" for u in people]
         process, port = _serve(data_dir, url)
@@ -216,7 +204,6 @@ def main(argv: list[str] | None = None) -> int:
             process.wait(20)
     figures: dict[str, Any] = {
         "connections": args.connections, "people": args.people, "items": args.items,
-        "index_experiment": args.index_experiment,
     }  # fmt: skip
     for i, name in enumerate(("healthz", "recommendations")):
         figures[name] = {
