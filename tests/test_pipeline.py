@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -98,3 +100,24 @@ def test_readiness_says_so_when_the_pipeline_worker_stopped(settings: Settings) 
         response = httpx.get(f"{live.url}/readyz")
         assert response.status_code == 503
         assert response.json()["pipeline"] == "stopped"
+
+
+def test_a_killed_worker_process_is_started_again_and_nothing_is_lost(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    settings = make_settings(tmp_path, sqlite_url, pipeline={"mode": "process", "max_delay_ms": 5})
+    with LiveServer(settings) as live, live.client() as http:
+        pipeline_ = live.services.capabilities["pipeline"]
+        first = pipeline_.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while (pipeline_.restarts == 0 or not pipeline_.alive) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pipeline_.restarts >= 1
+        assert pipeline_.pid != first
+        assert http.post("/v1/track", json=track("After Restart", userId="phoenix")).status_code == 200
+        live.wait_pipeline(timeout=20)
+        with live.services.engine.connect() as conn:
+            keys = set(conn.execute(sa.select(profile_store.identifiers.c.key)).scalars())
+        assert "user_id:phoenix" in keys

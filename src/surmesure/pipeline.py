@@ -131,18 +131,32 @@ class ProfileRows:
 
 
 class Pipeline:
-    """Starts and stops the pipeline worker, and tells how far behind it is."""
+    """Starts, watches and stops the pipeline worker, and tells how far behind it is.
+
+    A worker that dies (a crash, the store unreachable at start) is started again by a
+    watchdog thread, after 1 s, then 2, 4... up to 30 s between attempts; committed events
+    wait in the outbox meanwhile, so nothing is lost.
+    """
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self._thread: threading.Thread | None = None
         self._process: Any = None
         self._stop: Any = None
+        self._watchdog: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.restarts = 0
 
     def start(self) -> None:
-        """Start the worker (a second call is harmless)."""
-        if self._thread is not None or self._process is not None:
+        """Start the worker and its watchdog (a second call is harmless)."""
+        if self._watchdog is not None:
             return
+        self._stopping.clear()
+        self._spawn()
+        self._watchdog = threading.Thread(target=self._watch, name="surmesure-pipeline-watch", daemon=True)
+        self._watchdog.start()
+
+    def _spawn(self) -> None:
         settings = self.services.settings
         if settings.pipeline.mode == "thread":
             stop = threading.Event()
@@ -165,7 +179,22 @@ class Pipeline:
             )
             self._process.start()
 
+    def _watch(self) -> None:
+        delay = 1.0
+        while not self._stopping.wait(delay if not self.alive else 1.0):
+            if self.alive:
+                delay = 1.0
+                continue
+            log.error("the pipeline worker stopped; starting it again (restart %d)", self.restarts + 1)
+            self.restarts += 1
+            self._spawn()
+            delay = min(delay * 2, 30.0)
+
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout)
+            self._watchdog = None
         if self._stop is not None:
             self._stop.set()
         if self._thread is not None:
@@ -188,6 +217,11 @@ class Pipeline:
         if self._thread is not None:
             return self._thread.is_alive()
         return self._process is not None and bool(self._process.is_alive())
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (process mode)."""
+        return None if self._process is None else int(self._process.pid)
 
 
 def _process_main(settings: Settings, stop: Any, parent_pid: int) -> None:
