@@ -11,6 +11,7 @@ from rich.console import Console
 from surmesure.app import build_services, create_app
 from surmesure.catalog.service import count_items
 from surmesure.config import Settings, load_settings
+from surmesure.demo.experiment import apply_experiment
 from surmesure.demo.load import LoadReport, load_demo
 from surmesure.deps import Services
 from surmesure.events import store as event_store
@@ -18,7 +19,7 @@ from surmesure.pipeline import tune_gc
 from surmesure.recommendations import artifacts
 from surmesure.recommendations.cli import run_training
 
-__all__ = ["demo_settings", "ensure_demo", "ensure_model", "run_demo"]
+__all__ = ["demo_settings", "ensure_demo", "ensure_experiment", "ensure_model", "run_demo"]
 
 
 def demo_settings(data_dir: Path) -> Settings:
@@ -84,6 +85,16 @@ def ensure_model(settings: Settings, console: Console) -> None:
         run_training(settings, console)
 
 
+def ensure_experiment(settings: Settings, console: Console) -> None:
+    """Apply the home banner's placement and A/B/n experiment (unchanged: same versions)."""
+    services = build_services(settings)
+    try:
+        versions = apply_experiment(services)
+    finally:
+        services.close()
+    console.print(f"Live experiment on the home banner: {versions['experiments']} (see /demo/experiment)")
+
+
 def run_demo(
     *,
     data_dir: Path,
@@ -101,6 +112,7 @@ def run_demo(
     settings = demo_settings(data_dir)
     ensure_demo(settings, people=people, items=items, seed=seed, reset=reset, console=console)
     ensure_model(settings, console)
+    ensure_experiment(settings, console)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only a display choice
     console.print(
         f"\n[bold green]Demo shop:[/] http://{shown}:{port}/   "

@@ -4,6 +4,7 @@ profile. Mounted by ``create_app`` only in demo mode."""
 
 from __future__ import annotations
 
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from surmesure.config import DEMO_WRITE_KEY
 from surmesure.demo import _queries
+from surmesure.demo import experiment as _live
 from surmesure.deps import Services, ServicesDep
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
@@ -30,6 +32,7 @@ _STATIC_FILES = {
 }
 _PER_PAGE = 24
 _PER_ROOT_ON_HOME = 5
+_VISITOR_COOKIE = "surmesure.anonymousId"
 
 
 @lru_cache(maxsize=1)
@@ -64,8 +67,10 @@ def _render(
     with services.engine.connect() as conn:
         tree = _queries.category_tree(conn)
     data = {"writeKey": DEMO_WRITE_KEY, "page": page}
-    html = _environment().get_template(template).render(
-        request=request, tree=tree, page_data=data, path=request.url.path, **values
+    html = (
+        _environment()
+        .get_template(template)
+        .render(request=request, tree=tree, page_data=data, path=request.url.path, **values)
     )
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
@@ -75,7 +80,30 @@ def home(request: Request, services: ServicesDep) -> HTMLResponse:
     with services.engine.connect() as conn:
         tree = _queries.category_tree(conn)
         shelves = [(root, _queries.by_category(conn, root, limit=_PER_ROOT_ON_HOME)[0]) for root in tree]
-    return _render(request, services, "home.html", page={"name": "Home", "properties": {}}, shelves=shelves)
+    visitor = _visitor(request)
+    banner = _live.banner(services, visitor)
+    page: dict[str, Any] = {"name": "Home", "properties": {}}
+    if banner is not None:
+        page["placement"] = {k: banner[k] for k in ("decision_id", "placement", "variant", "arm")}
+    response = _render(request, services, "home.html", page=page, shelves=shelves, banner=banner)
+    if request.cookies.get(_VISITOR_COOKIE) != visitor:
+        # the tracker adopts this anonymousId when its localStorage holds none yet
+        response.set_cookie(_VISITOR_COOKIE, visitor, max_age=31_536_000, samesite="lax")
+    return response
+
+
+def _visitor(request: Request) -> str:
+    """The browser's anonymousId (shop.js mirrors the tracker's into a cookie), else a new one."""
+    value = request.cookies.get(_VISITOR_COOKIE, "").strip()
+    return value[:255] if value else str(uuid.uuid4())
+
+
+@router.get("/demo/experiment")
+def experiment(request: Request, services: ServicesDep) -> HTMLResponse:
+    return _render(
+        request, services, "experiment.html", page={"name": "Experiment results", "properties": {}},
+        results=_live.results(services), placement=_live.PLACEMENT, experiment_id=_live.EXPERIMENT,
+    )  # fmt: skip
 
 
 @router.get("/category/{name}")
@@ -97,9 +125,7 @@ def category(request: Request, services: ServicesDep, name: str, page: int = 1) 
 def product(request: Request, services: ServicesDep, item_id: str) -> HTMLResponse:
     with services.engine.connect() as conn:
         found = _queries.get_product(conn, item_id)
-        related = (
-            _queries.by_category(conn, found.category, limit=4, exclude=found.id)[0] if found else []
-        )
+        related = _queries.by_category(conn, found.category, limit=4, exclude=found.id)[0] if found else []
     if found is None:
         return _not_found(request, services, "This product does not exist (any more).")
     event = {

@@ -35,6 +35,23 @@
   // -- events of this page -------------------------------------------------------------
   s.page(data.page.name, data.page.properties);
   (data.page.track || []).forEach(function (t) { s.track(t.event, t.properties); });
+  // the server decides placements for this anonymousId: keep it in a cookie it can read
+  document.cookie = 'surmesure.anonymousId=' + encodeURIComponent(s.user().anonymousId) +
+    '; path=/; max-age=31536000; SameSite=Lax';
+
+  // -- a placement decided by the server: its impression, then its click, by decision_id -----
+  var placement = data.page.placement;
+  if (placement) {
+    s.track('Placement Viewed', placement);
+    $all('[data-placement-click]').forEach(function (link) {
+      link.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        s.track('Placement Clicked', placement);
+        var go = function () { location.href = link.href; };
+        Promise.resolve(s.flush()).then(go, go);
+      });
+    });
+  }
 
   // -- header: who, cart count, profile links --------------------------------------------
   function refreshHeader() {
