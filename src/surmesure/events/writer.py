@@ -26,7 +26,7 @@ from surmesure.errors import Overloaded, Unavailable
 from surmesure.events import store
 from surmesure.ids import new_id
 
-__all__ = ["GroupCommitWriter", "Outcome", "Pending", "WriterStats", "outbox_events"]
+__all__ = ["GroupCommitWriter", "Pending", "WriterStats", "outbox_events"]
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,6 @@ class WriterStats:
             "lock_wait_ms_per_group": round(1000 * self.lock_wait_s / groups, 3),
             "write_ms_per_group": round(1000 * self.write_s / groups, 3),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    committed_events: int
-    groups: int
 
 
 class GroupCommitWriter:

@@ -226,7 +226,7 @@ _PROFILE_UPDATE = ("merged_into", "updated_ms", "traits", "trait_times", "featur
 
 def save_profiles(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or replace whole profile rows, their JSON columns already text
-    (``ProfileState.row(serialized=True)``)."""
+    (``ProfileState.row``)."""
     upsert_rows(conn, profiles, list(rows), conflict=("profile_id",), update=_PROFILE_UPDATE)
 
 

@@ -54,28 +54,24 @@ class ProfileState:
         self.created_ms = min(self.created_ms, other.created_ms)
         self.last_seq = max(self.last_seq, other.last_seq)
 
-    def row(self, now_ms: int, *, serialized: bool = False) -> dict[str, Any]:
-        """The stored row; with ``serialized`` the JSON columns are already text."""
-        dump = _dumps if serialized else _same
+    def row(self, now_ms: int) -> dict[str, Any]:
+        """The stored row, its JSON columns already text (serialized before the write
+        lock is taken; ``store.save_profiles`` writes them as they are)."""
         return {
             "profile_id": self.profile_id,
             "merged_into": None,
             "created_ms": self.created_ms,
             "updated_ms": now_ms,
-            "traits": dump(self.traits),
-            "trait_times": dump(self.trait_times),
-            "features": dump(self.features),
-            "consent": dump(self.consent),
+            "traits": _dumps(self.traits),
+            "trait_times": _dumps(self.trait_times),
+            "features": _dumps(self.features),
+            "consent": _dumps(self.consent),
             "last_seq": self.last_seq,
         }
 
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 class Step:
@@ -91,7 +87,7 @@ class Step:
 
     def save_profiles(self, now_ms: int) -> None:
         """Serialize the changed profiles now, so that applying is only SQL."""
-        self._rows.extend(profile.row(now_ms, serialized=True) for profile in self.dirty.values())
+        self._rows.extend(profile.row(now_ms) for profile in self.dirty.values())
         self.dirty.clear()
 
     def apply(self, conn: sa.Connection) -> None:
