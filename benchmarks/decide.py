@@ -53,7 +53,7 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stores import SECRET_KEY, server_env
-from recommend_http import Measure, _prepare, _response, _serve, measure
+from recommend_http import Measure, _prepare, _serve, drive, measure
 
 DEFINITIONS = """
 segments:
@@ -95,27 +95,7 @@ async def _drive_posts(
         (head + f"Content-Type: application/json\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b
         for b in bodies
     ]
-    stop = time.perf_counter() + seconds
-
-    async def worker(n: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        rng = random.Random(n)
-        try:
-            while time.perf_counter() < stop:
-                started = time.perf_counter()
-                writer.write(requests[rng.randrange(len(requests))])
-                status, body = await _response(reader)
-                out.latencies.append(time.perf_counter() - started)
-                out.requests += 1
-                if status != 200:
-                    out.errors.append(f"{status} {body[:300]!r}")
-                    return
-        finally:
-            writer.close()
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(connections)))
-    out.seconds = time.perf_counter() - began
+    await drive(port, requests, connections, seconds, out)
 
 
 def measure_decide(port: int, bodies: list[bytes], *, connections: int, seconds: float) -> Measure:

@@ -70,9 +70,9 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return int(head[9:12]), await reader.readexactly(length)
 
 
-async def _drive(port: int, paths: list[str], connections: int, seconds: float, out: Measure) -> None:
-    auth = f"Authorization: Bearer {SECRET_KEY}\r\n"
-    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode() for p in paths]
+async def drive(port: int, requests: list[bytes], connections: int, seconds: float, out: Measure) -> None:
+    """Send requests (whole HTTP/1.1 messages, picked at random) over ``connections``
+    keep-alive connections for ``seconds``; latencies and errors go to ``out``."""
     stop = time.perf_counter() + seconds
 
     async def worker(n: int) -> None:
@@ -86,7 +86,7 @@ async def _drive(port: int, paths: list[str], connections: int, seconds: float, 
                 out.latencies.append(time.perf_counter() - started)
                 out.requests += 1
                 if status != 200:
-                    out.errors.append(f"{status} {body[:200]!r}")
+                    out.errors.append(f"{status} {body[:300]!r}")
                     return
         finally:
             writer.close()
@@ -94,6 +94,12 @@ async def _drive(port: int, paths: list[str], connections: int, seconds: float, 
     began = time.perf_counter()
     await asyncio.gather(*(worker(n) for n in range(connections)))
     out.seconds = time.perf_counter() - began
+
+
+async def _drive(port: int, paths: list[str], connections: int, seconds: float, out: Measure) -> None:
+    auth = f"Authorization: Bearer {SECRET_KEY}\r\n"
+    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode() for p in paths]
+    await drive(port, requests, connections, seconds, out)
 
 
 def measure(port: int, name: str, paths: list[str], *, connections: int, seconds: float) -> Measure:
