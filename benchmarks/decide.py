@@ -53,7 +53,7 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stores import SECRET_KEY, server_env
-from recommend_http import Measure, _prepare, _serve, drive, measure
+from recommend_http import Measure, _serve, drive, measure, prepare_store
 
 DEFINITIONS = """
 segments:
@@ -121,15 +121,7 @@ def _apply(data_dir: Path, url: str, console: Console) -> None:
 def run_http(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="surmesure-decide-") as tmp:
         data_dir = Path(tmp)
-        url = f"sqlite:///{data_dir / 'store.db'}"
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(server_env(url, "NORMAL", data_dir))
-        try:
-            users = _prepare(data_dir, args.people, args.items, console)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        url, users = prepare_store(data_dir, args.people, args.items, console)
         _apply(data_dir, url, console)
         rng = random.Random(0)
         people = rng.sample(users, min(len(users), 500))

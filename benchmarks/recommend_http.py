@@ -174,20 +174,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def prepare_store(data_dir: Path, people: int, items: int, console: Console) -> tuple[str, list[str]]:
+    """An SQLite store in ``data_dir`` with the demo shop and a trained model, built under
+    the server's environment (what ``surmesure serve`` will see); its URL and user ids."""
+    url = f"sqlite:///{data_dir / 'store.db'}"
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(server_env(url, "NORMAL", data_dir))
+    try:
+        return url, _prepare(data_dir, people, items, console)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     with tempfile.TemporaryDirectory(prefix="surmesure-rec-http-") as tmp:
         data_dir = Path(tmp)
-        url = f"sqlite:///{data_dir / 'store.db'}"
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(server_env(url, "NORMAL", data_dir))
-        try:
-            users = _prepare(data_dir, args.people, args.items, console)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        url, users = prepare_store(data_dir, args.people, args.items, console)
         people = random.Random(0).sample(users, min(len(users), 500))
         recs = [f"/v1/recommendations?{urlencode({'user_id': u, 'k': args.k})}" for u in people]
         process, port = _serve(data_dir, url)
