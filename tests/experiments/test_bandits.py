@@ -185,3 +185,16 @@ def test_a_saved_state_restores_the_same_model() -> None:
     np.testing.assert_allclose(restored.scores([1.0, 0.0]), ucb.scores([1.0, 0.0]))
     with pytest.raises(ValueError, match="arms"):
         BernoulliThompson(2).load_state(ts.state())
+
+
+@pytest.mark.parametrize("cls", [LinUCB, LinearThompson])
+def test_fitting_a_whole_log_equals_updating_one_by_one(cls: type[LinUCB] | type[LinearThompson]) -> None:
+    rng = np.random.default_rng(11)
+    arms = rng.integers(0, 3, size=200)
+    contexts = rng.normal(size=(200, 4))
+    rewards = rng.random(200)
+    incremental = cls(3, 4, ridge=2.0).update(arms, contexts, rewards)
+    at_once = cls(3, 4, ridge=2.0).update([0], [np.ones(4)], [1.0]).fit(arms, contexts, rewards)
+    np.testing.assert_allclose(at_once.a_inv_, incremental.a_inv_, atol=1e-10)
+    np.testing.assert_allclose(at_once.b_, incremental.b_, atol=1e-10)
+    np.testing.assert_allclose(at_once.theta(), incremental.theta(), atol=1e-10)

@@ -4,7 +4,9 @@
   every change (applying the same definition again changes nothing).
 - ``decisions``: every decision, delivered or suppressed: who (the identifier key
   asked by, and the live profile), the placement and its channel, the experiment arm,
-  the variant, the **propensity** the variant was chosen with, and the reason.
+  the variant, the **propensity** the variant was chosen with, and the reason; for a
+  bandit's decision, ``bandit``: every arm's probability and, for a contextual one, the
+  feature names and the vector it decided on (what off-policy evaluation needs).
 - ``exposures``: the first exposure of each identifier to each experiment (the arm the
   person keeps; see ``experiments/assignment.py``).
 """
@@ -68,6 +70,7 @@ decisions = sa.Table(
     sa.Column("personalized", sa.Boolean, nullable=False),
     sa.Column("suppressed", sa.Text),
     sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("bandit", JsonText),
     sa.Index("ix_decisions_person_at", "person", "at_ms"),
     sa.Index("ix_decisions_placement_at", "placement_id", "at_ms"),
     sa.Index("ix_decisions_experiment", "experiment_id"),

@@ -223,6 +223,22 @@ class _Ridge(_Policy):
             self.b_[arm] += reward * x
         return self
 
+    def fit(self, arms: ArrayLike, contexts: ArrayLike, rewards: ArrayLike) -> _Ridge:
+        """Start again from the prior and learn a whole log at once: per arm
+        ``A = lambda I + X^T X`` inverted once, ``b = X^T r`` (what ``update`` gives, in
+        ``O(n d^2 + d^3)`` with NumPy instead of a Python loop)."""
+        a = np.asarray(arms, dtype=int).ravel()
+        xs = np.asarray(contexts, dtype=float).reshape(a.size, self.dim)
+        r = np.asarray(rewards, dtype=float).ravel()
+        if r.size != a.size or np.any((a < 0) | (a >= self.n_arms)):
+            raise ValueError("need one context and one reward per arm index")
+        eye = np.eye(self.dim) * self.ridge
+        for arm in range(self.n_arms):
+            x, y = xs[a == arm], r[a == arm]
+            self.a_inv_[arm] = np.linalg.inv(eye + x.T @ x)
+            self.b_[arm] = x.T @ y
+        return self
+
     def state(self) -> dict[str, list[list[list[float]]] | list[list[float]]]:
         """``A^-1`` and ``b`` per arm as JSON-ready lists (what a store keeps; no pickle)."""
         return {"a_inv": self.a_inv_.tolist(), "b": self.b_.tolist()}
