@@ -211,7 +211,9 @@ class InteractionMatrix:
 
     @staticmethod
     def _matrix(
-        rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp], values: npt.NDArray[np.float64],
+        rows: npt.NDArray[np.intp],
+        cols: npt.NDArray[np.intp],
+        values: npt.NDArray[np.float64],
         shape: tuple[int, int],
     ) -> csr_matrix:
         if shape[0] == 1:  # one visitor's row at serving: no COO round trip
@@ -289,12 +291,25 @@ class InteractionMatrix:
         now_ms: int,
     ) -> csr_matrix:
         """:meth:`row` from :meth:`row_parts`: the recency and quantity factors at ``now_ms``."""
+        kept, values = self.row_entries_at(cols, value, timestamps_ms, quantities, now_ms=now_ms)
+        rows = np.zeros(len(kept), dtype=np.intp)
+        return self._matrix(rows, kept, values, (1, len(self.item_ids_)))
+
+    def row_entries_at(
+        self,
+        cols: npt.NDArray[np.intp],
+        value: npt.NDArray[np.float64],
+        timestamps_ms: npt.ArrayLike,
+        quantities: npt.ArrayLike | None = None,
+        *,
+        now_ms: int,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """The entries of :meth:`row_at`'s row before they are summed per column: each
+        kept event's column and weight (the serving path scores them without a matrix)."""
         ts = np.atleast_1d(np.asarray(timestamps_ms, dtype=np.int64))
         keep = (value > 0) & (cols >= 0)
         qty = None if quantities is None else np.asarray(quantities, dtype=float)[keep]
-        values = value[keep] * self._factor(ts[keep], qty, now_ms)
-        rows = np.zeros(int(keep.sum()), dtype=np.intp)
-        return self._matrix(rows, cols[keep], values, (1, len(self.item_ids_)))
+        return cols[keep], value[keep] * self._factor(ts[keep], qty, now_ms)
 
 
 def _latest(

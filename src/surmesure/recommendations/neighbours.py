@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DEFAULT_TOP", "Neighbours"]
+__all__ = ["DEFAULT_TOP", "HistoryLists", "Neighbours"]
 
 DEFAULT_TOP = 100
 _BATCH = 256
@@ -69,25 +69,52 @@ class Neighbours:
     ) -> npt.NDArray[np.float32]:
         """A (len(candidates), len(history)) matrix: the score of each candidate in each
         history item's list, 0 when absent."""
-        cands = np.asarray(candidates, dtype=np.intp).reshape(-1)
+        return self.against(history)(candidates, history)
+
+    def against(self, history: npt.ArrayLike) -> HistoryLists:
+        """The lists of ``history``'s items joined once, for many ``similarity`` calls
+        against that history (a visitor's reasons, kept between their requests)."""
         hist = np.asarray(history, dtype=np.intp).reshape(-1)
-        out = np.zeros((len(cands), len(hist)), dtype=np.float32)
-        if not len(cands) or not len(hist):
-            return out
         if any(self._lists[h] is None for h in hist.tolist()):
             self.fill(hist)
-        lists = [self.of(h) for h in hist.tolist()]
+        return HistoryLists(self, hist)
+
+
+class HistoryLists:
+    """The neighbour lists of one history in a single sorted array of keys
+    ``j * n_items + neighbour`` (the lists are ascending and ``j`` grows): the
+    similarity of any candidates to it is then one search. Called with another history,
+    it answers through the :class:`Neighbours` it came from."""
+
+    def __init__(self, neighbours: Neighbours, history: npt.NDArray[np.intp]) -> None:
+        self.neighbours = neighbours
+        self.history = history
+        lists = [neighbours.of(h) for h in history.tolist()]
         lengths = np.asarray([len(idx) for idx, _ in lists], dtype=np.intp)
-        if not lengths.sum():
+        n = neighbours.n_items
+        if lists and lengths.sum():
+            self.keys = np.concatenate([idx for idx, _ in lists]) + np.repeat(
+                np.arange(len(history)) * n, lengths
+            )
+            self.scores = np.concatenate([found for _, found in lists])
+        else:
+            self.keys = np.zeros(0, dtype=np.intp)
+            self.scores = np.zeros(0, dtype=np.float32)
+
+    def __call__(
+        self, candidates: npt.NDArray[np.intp], history: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        hist = np.asarray(history, dtype=np.intp).reshape(-1)
+        if hist is not self.history and not np.array_equal(hist, self.history):
+            return self.neighbours.against(hist)(candidates, hist)
+        cands = np.asarray(candidates, dtype=np.intp).reshape(-1)
+        out = np.zeros((len(cands), len(hist)), dtype=np.float32)
+        if not len(cands) or not len(self.keys):
             return out
-        # every list in one sorted array of keys ``j * n_items + neighbour`` (the lists are
-        # ascending and j grows), then one search for every (candidate, history item) pair
-        n = self.n_items
-        keys = np.concatenate([idx for idx, _ in lists]) + np.repeat(np.arange(len(hist)) * n, lengths)
-        scores = np.concatenate([found for _, found in lists])
+        n = self.neighbours.n_items
         wanted = (cands[:, np.newaxis] + np.arange(len(hist))[np.newaxis, :] * n).reshape(-1)
-        pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        hit = keys[pos] == wanted
+        pos = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        hit = self.keys[pos] == wanted
         flat = out.reshape(-1)
-        flat[hit] = scores[pos[hit]]
+        flat[hit] = self.scores[pos[hit]]
         return out

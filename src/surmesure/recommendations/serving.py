@@ -25,6 +25,7 @@ from .errors import UnknownItem
 from .interactions import InteractionMatrix
 from .items import ItemTable
 from .neighbours import Neighbours
+from .onerow import OneRow, aggregate, one_row_scorer
 from .reasons import Reason, ReasonContext, phrase
 from .rerank import History, PairSimilarity, Ranked, Rules, cosine_similarity, rerank
 from .signals import Visitor
@@ -76,6 +77,11 @@ class Served:
         m.item_ids_ = self.artifact.item_ids
         m.user_items_ = csr_matrix((0, len(self.artifact.item_ids)), dtype=np.float32)
         return m
+
+    @cached_property
+    def scorer(self) -> OneRow | None:
+        """The model's one-row scorer (None: the general ``recommend`` path)."""
+        return one_row_scorer(self.artifact.model)
 
     @cached_property
     def novelty(self) -> npt.NDArray[np.float64]:
@@ -229,10 +235,11 @@ def _reason_context(s: Served, cols: npt.NDArray[np.intp], kinds: list[str]) -> 
     recent = list(latest.items())[-_REASON_HISTORY:]
     brands = [str(s.table.brand[c]) for c in cols.tolist() if c >= 0 and s.table.brand[c]]
     favourite = max(set(brands), key=brands.count) if brands else None
+    history = [c for c, _ in recent]
     return ReasonContext(
-        history=[c for c, _ in recent],
+        history=history,
         history_kinds=[k for _, k in recent],
-        similarity=s.neighbours.similarity,
+        similarity=s.neighbours.against(history),
         favourite_brand=favourite,
         trending=s.trending,
     )
@@ -341,11 +348,17 @@ def answer(s: Served, q: Query, visitor: Visitor, *, now_ms: int, prepared: Prep
     else:
         if q.context == "email" and visitor.sent:
             allowed &= ~np.isin(s.artifact.item_ids, list(visitor.sent))
-        row = s.matrix.row_at(p.row_cols, p.row_values, p.row_stamps, p.row_quantities, now_ms=now_ms)
-        ids, scores = s.artifact.model.recommend(
-            0, row, N=n, filter_already_liked_items=False, items=np.flatnonzero(allowed)
-        )
-        ranked = Ranked.of(ids, scores)
+        scorer = s.scorer
+        if scorer is not None:
+            entries = s.matrix.row_entries_at(
+                p.row_cols, p.row_values, p.row_stamps, p.row_quantities, now_ms=now_ms
+            )
+            ranked = Ranked.of(*scorer.recommend(*aggregate(*entries), n, allowed))
+        else:
+            row = s.matrix.row_at(p.row_cols, p.row_values, p.row_stamps, p.row_quantities, now_ms=now_ms)
+            ranked = Ranked.of(*s.artifact.model.recommend(
+                0, row, N=n, filter_already_liked_items=False, items=np.flatnonzero(allowed)
+            ))  # fmt: skip
         context = p.reasons
     out = rerank(
         ranked, k=q.k, table=s.table, rules=rules, history=history, now_ms=now_ms,
