@@ -45,6 +45,7 @@ CAPABILITY_RANK = {
     "recommendations": 5,
     "experiments": 5,
     "decisions": 6,
+    "audit": 7,
 }
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})
 #: the edges and internals of a capability that no other capability may import

@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
+    from surmesure.audit.api import router as audit_router
     from surmesure.catalog.api import router as catalog_router
     from surmesure.decisions.api import router as decisions_router
     from surmesure.events.api import router as events_router
@@ -107,6 +108,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(catalog_router)
     app.include_router(recommendations_router)
     app.include_router(decisions_router)
+    app.include_router(audit_router)
     if settings.demo:
         from surmesure.demo.web import router as demo_router
 

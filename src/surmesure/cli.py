@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from surmesure import db
+from surmesure.audit import cli as audit_cli
 from surmesure.catalog import cli as catalog_cli
 from surmesure.config import Settings, load_settings
 from surmesure.errors import SurmesureError
@@ -39,6 +40,17 @@ app.add_typer(config_app, name="config")
 app.add_typer(catalog_cli.app, name="import")
 app.command("train")(recommendations_cli.train_command)
 app.command("evaluate")(evaluation_cli.evaluate_command)
+
+
+def _audit(settings: Settings) -> tuple[Any, Any]:
+    from surmesure.app import build_services
+    from surmesure.audit.service import Audit
+
+    services = build_services(settings)
+    return Audit(services.capabilities["decisions"]), services.close
+
+
+app.add_typer(audit_cli.build(_audit), name="audit")
 
 console = Console()
 err = Console(stderr=True)

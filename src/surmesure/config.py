@@ -24,6 +24,8 @@ from surmesure.errors import ConfigError
 __all__ = [
     "DEMO_SECRET_KEY",
     "DEMO_WRITE_KEY",
+    "AuditSettings",
+    "CFPrivacySettings",
     "ConsentSettings",
     "ExternalIdSettings",
     "IdentitySettings",
@@ -165,6 +167,32 @@ class PipelineSettings(BaseModel):
     )
 
 
+class CFPrivacySettings(BaseModel):
+    """Differentially private collaborative filtering (docs/audit.md, "Private training")."""
+
+    mode: Literal["off", "dp"] = Field(
+        default="off",
+        description=(
+            "`dp`: the hybrid's EASE part is trained on a noisy item-item Gram matrix of bounded, "
+            "binary contributions (epsilon-differential privacy per person)."
+        ),
+    )
+    epsilon: float = Field(
+        default=4.0,
+        gt=0,
+        description="The privacy budget: smaller is more private and less accurate; inf: no noise.",
+    )
+    delta: float = Field(default=1e-6, gt=0, lt=1, description="The Gaussian mechanism's delta.")
+    mechanism: Literal["gaussian", "laplace"] = Field(
+        default="gaussian",
+        description="`laplace`: pure epsilon-DP; `gaussian`: (epsilon, delta)-DP, less noise.",
+    )
+    max_items_per_person: int = Field(
+        default=32, ge=1, description="Contributions bounded per person (a random sample of their items)."
+    )
+    seed: int | None = Field(default=None, description="Seed of the noise (None: fresh randomness).")
+
+
 class RecommendationSettings(BaseModel):
     """Training and serving of recommendations (docs/recommendations.md)."""
 
@@ -193,6 +221,33 @@ class RecommendationSettings(BaseModel):
     history_events: int = Field(
         default=200, ge=1, description="A visitor's latest events read to build their row at request time."
     )
+    privacy: CFPrivacySettings = Field(default_factory=CFPrivacySettings)
+
+
+class AuditSettings(BaseModel):
+    """Fairness audits and the filter-bubble monitor (docs/audit.md)."""
+
+    protected: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Profile paths audited for fairness and never usable for targeting, e.g. "
+            "`traits.gender`, `traits.age_band`."
+        ),
+    )
+    min_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Alert when a group's exposure rate is below this share of the highest (four-fifths).",
+    )
+    min_group: int = Field(default=10, ge=1, description="People a group needs before it can raise an alert.")
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="Level of the intervals.")
+    bubble_min_diversity: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Flag a person whose latest week's intra-list diversity is below this.",
+    )
 
 
 class Settings(BaseSettings):
@@ -213,6 +268,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     recommendations: RecommendationSettings = Field(default_factory=RecommendationSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @classmethod
     def settings_customise_sources(

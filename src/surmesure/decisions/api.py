@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from surmesure.access.domain import KeyKind, Principal
 from surmesure.access.guards import SecretKeyDep, principal_for
-from surmesure.decisions.apply import apply
+from surmesure.decisions.apply import apply, check_targeting
 from surmesure.decisions.service import Decisions
 from surmesure.deps import Services, ServicesDep
 from surmesure.errors import InvalidInput, WrongKey
@@ -90,6 +90,7 @@ async def decide(
 def put_placement(
     placement_id: str, services: ServicesDep, _principal: SecretKeyDep, definition: Annotated[Any, Body()]
 ) -> dict[str, Any]:
+    check_targeting(decisions(services), placement_id, definition)
     return decisions(services).put_placement(placement_id, definition)
 
 

@@ -21,12 +21,18 @@ from typing import Any
 
 import yaml
 
-from surmesure.decisions.domain import Placement, check_experiment, parse_experiment
+from surmesure.decisions.domain import Placement, check_experiment, parse_experiment, parse_placement
 from surmesure.decisions.service import Decisions
 from surmesure.errors import InvalidInput
-from surmesure.segments.definitions import check_references, evaluation_order, load_file, parse_definition
+from surmesure.segments.definitions import (
+    check_references,
+    definition_conditions,
+    evaluation_order,
+    load_file,
+    parse_definition,
+)
 
-__all__ = ["InvalidDocument", "apply", "read_file"]
+__all__ = ["InvalidDocument", "apply", "check_targeting", "read_file"]
 
 _SECTIONS = ("segments", "placements", "experiments")
 
@@ -64,6 +70,16 @@ def _document(data: Any) -> dict[str, Any]:
     return out
 
 
+def check_targeting(decisions: Decisions, placement_id: str, raw: Any) -> None:
+    """No variant of the placement targets by a protected attribute (``audit.protected``):
+    ``segments.protected_attribute`` otherwise."""
+    placement, conditions = parse_placement(placement_id, raw)
+    where = {v.id: f"variants.{i}.when" for i, v in enumerate(placement.variants)}
+    decisions.segments.refuse_protected(
+        [(where[vid], c) for vid, c in conditions.items()], placement=placement_id
+    )
+
+
 def apply(decisions: Decisions, data: Any) -> dict[str, Any]:
     """Validate the whole document, then write it; returns each definition's version."""
     doc = _document(data)
@@ -72,11 +88,14 @@ def apply(decisions: Decisions, data: Any) -> dict[str, Any]:
         known = {sid: d for sid, (d, _) in segments.definitions(conn).items()}
         stored_placements = {pid: p for pid, (p, _, _) in decisions.placements(conn).items()}
     new_segments = {sid: parse_definition(sid, raw) for sid, raw in doc["segments"].items()}
+    for sid, definition in new_segments.items():
+        segments.refuse_protected(definition_conditions(definition), segment=sid)
     check_references({**known, **new_segments})
     segment_ids = {sid for sid, d in {**known, **new_segments}.items() if d.kind == "segment"}
     placements: dict[str, Placement] = dict(stored_placements)
     for pid, raw in doc["placements"].items():
         placements[pid] = decisions.validate_placement(pid, raw, segment_ids)
+        check_targeting(decisions, pid, raw)
     for eid, raw in doc["experiments"].items():
         experiment = parse_experiment(eid, raw)
         check_experiment(eid, experiment, placements.get(experiment.placement))

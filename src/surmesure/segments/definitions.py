@@ -17,7 +17,7 @@ YAML is read with ``yaml.safe_load`` only: tags such as ``!!python/object`` are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +29,7 @@ from surmesure.segments.rules import (
     Condition,
     InvalidCondition,
     parse_condition,
+    paths_read,
     referenced_segments,
     windows,
 )
@@ -36,9 +37,12 @@ from surmesure.segments.rules import (
 __all__ = [
     "Definition",
     "InvalidDefinitionFile",
+    "ProtectedAttribute",
     "SegmentCycle",
     "UnknownSegment",
+    "check_protected",
     "check_references",
+    "definition_conditions",
     "evaluation_order",
     "load_file",
     "parse_definition",
@@ -59,6 +63,12 @@ class SegmentCycle(InvalidInput):
 
 class UnknownSegment(InvalidInput):
     code = "segments.unknown_segment"
+
+
+class ProtectedAttribute(InvalidInput):
+    """A targeting rule reads an attribute declared for fairness audits only."""
+
+    code = "segments.protected_attribute"
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,45 @@ def check_references(definitions: Mapping[str, Definition]) -> None:
                     f"{sid} refers to segment {needed!r}, which is not defined", segment=sid, refers_to=needed
                 )
     evaluation_order(definitions)
+
+
+def _protects(path: str, attribute: str) -> bool:
+    """``traits.gender`` protects ``traits.gender``, ``traits.gender.x`` and, in a counted
+    event, ``context.traits.gender``."""
+    for candidate in (path, path.removeprefix("context.")):
+        if candidate == attribute or candidate.startswith(attribute + "."):
+            return True
+    return False
+
+
+def check_protected(
+    conditions: Iterable[tuple[str, Condition]], protected: Iterable[str], **details: Any
+) -> None:
+    """Refuse a condition (given with where it is) that reads a protected attribute."""
+    attributes = sorted(set(protected))
+    if not attributes:
+        return
+    for where, condition in conditions:
+        for path in sorted(paths_read(condition)):
+            found = next((a for a in attributes if _protects(path, a)), None)
+            if found is not None:
+                raise ProtectedAttribute(
+                    f"{where} reads {path}, a protected attribute: it is audited for fairness "
+                    "and may not be used for targeting",
+                    attribute=found,
+                    path=path,
+                    problems=[{"path": where, "message": f"reads protected attribute {found}"}],
+                    **details,
+                )
+
+
+def definition_conditions(definition: Definition) -> list[tuple[str, Condition]]:
+    """A definition's conditions, each with where it is in the definition."""
+    if definition.condition is not None:
+        return [("condition", definition.condition)]
+    key = "rules" if definition.kind == "score" else "personas"
+    conditions = [c for c, _ in definition.rules] + [c for _, c in definition.personas]
+    return [(f"{key}.{i}.when", c) for i, c in enumerate(conditions)]
 
 
 def evaluation_order(definitions: Mapping[str, Definition]) -> list[Definition]:

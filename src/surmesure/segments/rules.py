@@ -40,6 +40,7 @@ __all__ = [
     "Not",
     "Or",
     "parse_condition",
+    "paths_read",
     "referenced_segments",
     "walk",
     "windows",
@@ -300,3 +301,15 @@ def referenced_segments(node: Condition) -> set[str]:
 def windows(node: Condition) -> list[CountSpec]:
     """The event counts a condition needs."""
     return [n.count for n in walk(node) if isinstance(n, Count)]
+
+
+def paths_read(node: Condition) -> set[str]:
+    """Every profile path (``traits.*``, ``features.*``) and event path (``properties.*``,
+    ``context.*``, ``traits.*`` of a counted event) a condition reads."""
+    out: set[str] = set()
+    for n in walk(node):
+        if isinstance(n, FieldTest):
+            out.add(n.field)
+        elif isinstance(n, Count):
+            out.update(n.count.where)
+    return out

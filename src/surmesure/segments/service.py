@@ -28,9 +28,16 @@ from surmesure.events import service as events_service
 from surmesure.profiles.service import ProfileService
 from surmesure.profiles.summary import Step
 from surmesure.segments import store
-from surmesure.segments.definitions import Definition, check_references, evaluation_order, parse_definition
+from surmesure.segments.definitions import (
+    Definition,
+    check_protected,
+    check_references,
+    definition_conditions,
+    evaluation_order,
+    parse_definition,
+)
 from surmesure.segments.evaluate import DAY_MS, Person, evaluate, feature_view
-from surmesure.segments.rules import FieldTest, walk, windows
+from surmesure.segments.rules import Condition, FieldTest, walk, windows
 
 __all__ = ["ProfileSource", "SegmentNotFound", "Segments"]
 
@@ -95,6 +102,7 @@ class Segments:
     def put(self, segment_id: str, raw: Any) -> dict[str, Any]:
         """Create or replace a definition (validated against the others: references, cycles)."""
         definition = parse_definition(segment_id, raw)
+        self.refuse_protected(definition_conditions(definition), segment=segment_id)
         now_ms = utc_ms(self.clock.now())
         with db.writing(self.engine) as conn:
             known = {sid: d for sid, (d, _) in self.definitions(conn).items()}
@@ -102,6 +110,11 @@ class Segments:
             check_references(known)
             version = store.save_definition(conn, segment_id, definition.kind, definition.raw, now_ms)
         return {"id": segment_id, "kind": definition.kind, "version": version, "definition": definition.raw}
+
+    def refuse_protected(self, conditions: Iterable[tuple[str, Condition]], **details: Any) -> None:
+        """``segments.protected_attribute`` when a condition reads an attribute declared
+        for fairness audits (``audit.protected``): those are never used for targeting."""
+        check_protected(conditions, self.settings.audit.protected, **details)
 
     def summaries(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
