@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from surmesure.db import BigId, marks, metadata
+from surmesure.db import BigId, fetch, marks, metadata
 
 __all__ = [
     "add_outbox",
@@ -261,7 +261,7 @@ def latest_stamp(
     if not where:
         return 0, 0
     sql = f"SELECT MAX(seq), COUNT(*) FROM events WHERE {where}"  # noqa: S608 - placeholders only
-    latest, count = conn.exec_driver_sql(sql, params).one()
+    [(latest, count)] = fetch(conn, sql, params)
     return int(latest or 0), int(count)
 
 
@@ -274,7 +274,7 @@ def latest_bodies(
     if not where or limit <= 0:
         return []
     sql = f"SELECT seq, body FROM events WHERE {where} ORDER BY seq DESC LIMIT {int(limit)}"  # noqa: S608
-    return [(int(seq), str(body)) for seq, body in conn.exec_driver_sql(sql, params)]
+    return [(int(seq), str(body)) for seq, body in fetch(conn, sql, params)]
 
 
 def events_named(

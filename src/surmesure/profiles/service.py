@@ -219,7 +219,7 @@ class ProfileService:
             found = self._resolve_fast(conn, identifier, id_type)
             if found is not None:
                 pid, consent = found
-                keys = [str(r[0]) for r in conn.exec_driver_sql(_sql(conn, _KEYS_OF), (pid,))]
+                keys = [str(r[0]) for r in db.fetch(conn, _sql(conn, _KEYS_OF), (pid,))]
                 users = [k.split(":", 1)[1] for k in keys if key_type(k) == USER]
                 anons = [k.split(":", 1)[1] for k in keys if key_type(k) == ANON]
                 key, allowed = pid, effective_consent(consent, self.settings.consent.model_dump())
@@ -241,14 +241,14 @@ class ProfileService:
         """:meth:`resolve_id` in driver SQL, with the live profile's consent column."""
         row: Sequence[Any] | None = None
         if id_type in (None, "profile_id"):
-            row = conn.exec_driver_sql(_sql(conn, _PROFILE), (identifier,)).first()
+            row = next(iter(db.fetch(conn, _sql(conn, _PROFILE), (identifier,))), None)
         if row is None and id_type != "profile_id":
             candidates = self.candidate_keys(identifier, id_type)
             if candidates:
                 marks = ", ".join(["?"] * len(candidates))
                 found = {  # the identifier's profile id even when its row is missing, as resolve_id
                     str(r[0]): (r[1] if r[1] is not None else r[4], *r[2:4])
-                    for r in conn.exec_driver_sql(_sql(conn, _BY_KEYS.format(marks=marks)), tuple(candidates))
+                    for r in db.fetch(conn, _sql(conn, _BY_KEYS.format(marks=marks)), candidates)
                 }
                 row = next((found[k] for k in candidates if k in found), None)
         if row is None:
@@ -257,7 +257,7 @@ class ProfileService:
         for _ in range(_MAX_HOPS):
             if nxt is None:
                 break
-            row = conn.exec_driver_sql(_sql(conn, _PROFILE), (nxt,)).first()
+            row = next(iter(db.fetch(conn, _sql(conn, _PROFILE), (nxt,))), None)
             if row is None:  # like resolve_id: a profile id without a row is where the hops end
                 pid, nxt, consent = nxt, None, None
                 break
