@@ -27,6 +27,7 @@ from surmesure.recommendations.algorithms import (
     SessionKNN,
     load_model,
 )
+from surmesure.recommendations.algorithms.private import PrivateEASE
 from surmesure.recommendations.errors import InvalidModelFile, NotFittedError
 
 MODELS: dict[str, Callable[[], Recommender]] = {
@@ -36,6 +37,9 @@ MODELS: dict[str, Callable[[], Recommender]] = {
     "cooccurrence": lambda: ItemCooccurrence(),
     "bought_together_lift": lambda: ItemCooccurrence(similarity="lift", k=5),
     "ease": lambda: EASE(lambda_=10.0),
+    # the private estimator's contract (bounded contributions); on 60 people any useful
+    # epsilon drowns the tastes in noise: the mechanism has tests of its own (test_private_ease)
+    "private_ease": lambda: PrivateEASE(epsilon=float("inf"), lambda_=10.0, max_items_per_person=8),
     # two tastes are a rank-2 structure; more factors overfit 360 interactions
     "als": lambda: ALS(factors=2, iterations=15, regularization=0.1, num_threads=1, random_state=7),
     "content": lambda: ContentBased(),

@@ -29,6 +29,7 @@ from surmesure.events import service as events_service
 
 from . import artifacts
 from .algorithms import Hybrid, ItemCooccurrence
+from .algorithms.private import with_private_ease
 from .catalogue import item_table, read_catalogue
 from .errors import NothingToTrain
 from .interactions import DEFAULT_WEIGHTS, InteractionMatrix, sessionize
@@ -130,6 +131,12 @@ def train(
         matrix.user_items_, item_table=table, sessions=sessions.user_items_,
         timestamps_ms=matrix.last_ms_, now_ms=matrix.now_ms_,
     )  # fmt: skip
+    if options.privacy.mode == "dp":  # docs/audit.md: the collaborative part on a noisy Gram matrix
+        p = options.privacy
+        model = with_private_ease(
+            model, matrix.user_items_, epsilon=p.epsilon, delta=p.delta, mechanism=p.mechanism,
+            max_items_per_person=p.max_items_per_person, random_state=p.seed,
+        )  # fmt: skip
     report("together")
     purchases = csr_matrix(matrix.purchases_, dtype=np.float32)
     together = ItemCooccurrence(similarity="cosine", k=50, shrink=2.0).fit(purchases)
@@ -153,6 +160,7 @@ def train(
             "model": {"class": "Hybrid", **model.get_params()},
             "together": {"class": "ItemCooccurrence", **together.get_params()},
             "matrix": {"weights": weights, "half_life_days": options.half_life_days},
+            "privacy": options.privacy.model_dump(mode="json"),
         },
         "item_ids": item_ids,
         "replenishable": [item_ids[i] for i in np.flatnonzero(matrix.replenishable_)],

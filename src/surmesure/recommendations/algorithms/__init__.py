@@ -12,6 +12,7 @@ from .cooccurrence import ItemCooccurrence
 from .ease import EASE
 from .hybrid import DEFAULT_BLEND, Hybrid
 from .popularity import Popularity
+from .private import PrivateEASE
 from .session import SessionKNN
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Hybrid",
     "ItemCooccurrence",
     "Popularity",
+    "PrivateEASE",
     "Recommender",
     "SessionKNN",
     "load_model",
