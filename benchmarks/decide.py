@@ -243,9 +243,9 @@ def simulate_regret(
         pending.append((arm, float(rng.random() < rates[v, arm])))
         if len(pending) == args.batch or t == len(visitors) - 1:
             # the minute refresh, in simulated time: this batch's clicks reach the posterior
-            bandit = decisions._bandit(eid, design)
+            bandit = decisions.policies.policy(eid, design)
             bandit.update([a for a, _ in pending], [r for _, r in pending])
-            decisions._bandits[(eid, tuple(names))] = (time.monotonic(), bandit)
+            decisions.policies.hold(eid, design, bandit)
             pending.clear()
     elapsed = time.perf_counter() - started
     return {

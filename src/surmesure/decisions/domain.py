@@ -21,11 +21,14 @@ from surmesure.errors import InvalidInput, NotFound
 from surmesure.segments.rules import Condition, parse_condition, referenced_segments
 
 __all__ = [
+    "CONTEXTUAL",
     "Cap",
+    "ContextFeature",
     "Experiment",
     "ExperimentArm",
     "ExperimentNotFound",
     "InvalidExperiment",
+    "InvalidFeatures",
     "InvalidPlacement",
     "Placement",
     "PlacementNotFound",
@@ -44,6 +47,12 @@ class InvalidPlacement(InvalidInput):
 
 class InvalidExperiment(InvalidInput):
     code = "decisions.invalid_experiment"
+
+
+class InvalidFeatures(InvalidExperiment):
+    """A contextual bandit's ``features`` list is not valid (a subclass of the experiment's error)."""
+
+    code = "decisions.invalid_features"
 
 
 class PlacementNotFound(NotFound):
@@ -149,17 +158,91 @@ class ExperimentArm(_Strict):
     weight: float = Field(default=1.0, gt=0, le=1_000_000)
 
 
+#: the bandits that choose from the person's feature vector
+CONTEXTUAL = frozenset({"linear_thompson", "lin_ucb"})
+MAX_FEATURES = 20
+#: numeric features of ``features.read`` (``segments.evaluate.feature_view``), and the maps of them
+_SCALAR_FEATURES = frozenset(
+    {"frequency", "orders", "monetary", "average_order_value", "recency_days", "preferred_hour"}
+)
+_MAP_FEATURES = frozenset({"event_counts", "category_affinity", "brand_affinity"})
+_TEXT_FEATURES = frozenset({"preferred_channel"})  # only with ``eq``
+_PART = re.compile(r"^[^.{}()\[\]<>`\\$;\x00-\x1f]{1,100}$")
+_Scalar = str | int | float | bool
+
+
+class ContextFeature(_Strict):
+    """One coordinate of a contextual bandit's vector (docs/decisions.md, "Contextual bandits").
+
+    ``field`` is ``traits.<name>[.<name>...]``, ``features.<numeric feature>[.<name>]`` or
+    ``segments.<id>`` (the membership value: true for a segment, the points of a score, the
+    name of a persona). The value is encoded as a number (true 1, false 0, a finite number
+    as is, anything else or missing 0), or with ``eq`` as 1 when equal else 0; ``log1p``
+    gives ``log(1 + max(v, 0))`` (counts, money).
+    """
+
+    field: str = Field(max_length=200)
+    eq: _Scalar | None = None
+    transform: Literal["none", "log1p"] = "none"
+
+    def parts(self) -> tuple[str, ...]:
+        root, _, rest = self.field.partition(".")
+        if root == "features":
+            name, _, key = rest.partition(".")
+            return (root, name, key) if key else (root, name)
+        return (root, *rest.split("."))
+
+    @property
+    def name(self) -> str:
+        if self.eq is not None:
+            return f"{self.field} == {self.eq!r}"
+        return f"log1p({self.field})" if self.transform == "log1p" else self.field
+
+
+def _feature_problem(feature: ContextFeature) -> str | None:
+    """Why the path's shape is not one a feature vector can read, or None."""
+    root, _, rest = feature.field.partition(".")
+    if root not in ("traits", "features", "segments") or not rest:
+        return "a feature is traits.<name>, features.<name>[.<key>] or segments.<id>"
+    parts = feature.parts()
+    if any(not _PART.match(p) for p in parts[1:]):
+        return "a path part is 1 to 100 characters, without . { } ( ) [ ] < > ` \\ $ ;"
+    if root == "traits" and len(parts) > 5:
+        return "a trait path has at most 4 names after traits."
+    if root == "segments" and (len(parts) != 2 or not re.fullmatch(_ID, parts[1])):
+        return "segments.<id> names one segment, score or persona"
+    if root == "features":
+        name = parts[1]
+        if name in _MAP_FEATURES and len(parts) != 3:
+            return f"features.{name} is a map: name one key, e.g. features.{name}.<key>"
+        if name in _SCALAR_FEATURES | _TEXT_FEATURES and len(parts) != 2:
+            return f"features.{name} is a single value: nothing may follow it"
+        if name in _TEXT_FEATURES and feature.eq is None:
+            return f"features.{name} is text: compare it with eq"
+        if name not in _SCALAR_FEATURES | _MAP_FEATURES | _TEXT_FEATURES:
+            known = ", ".join(sorted(_SCALAR_FEATURES | _MAP_FEATURES | _TEXT_FEATURES))
+            return f"unknown feature {name!r}; the numeric features are {known}"
+    if feature.eq is not None and feature.transform != "none":
+        return "eq and transform cannot be combined"
+    return None
+
+
 class Experiment(_Strict):
-    """An A/B/n test (``ab``, sticky, with a holdout) or a Bernoulli Thompson bandit
-    (``thompson``, rewarded by clicks) on one placement's variants."""
+    """An A/B/n test (``ab``, sticky, with a holdout), a Bernoulli Thompson bandit
+    (``thompson``) or a contextual bandit on the person's features (``linear_thompson``,
+    ``lin_ucb``), rewarded by clicks, on one placement's variants."""
 
     placement: str = Field(pattern=_ID)
-    kind: Literal["ab", "thompson"] = "ab"
+    kind: Literal["ab", "thompson", "linear_thompson", "lin_ucb"] = "ab"
     arms: list[ExperimentArm] = Field(min_length=1, max_length=20)
     holdout_share: float = Field(default=0.0, ge=0, lt=1)
     salt: str = Field(default="", max_length=64)
     status: Literal["running", "stopped"] = "running"
     floor: float = Field(default=0.05, ge=0, le=0.5)
+    ceiling: float = Field(default=1.0, gt=0, le=1)
+    features: list[str | ContextFeature] = Field(default_factory=list, max_length=100)
+    exploration: float = Field(default=0.5, ge=0, le=10)
+    ridge: float = Field(default=1.0, gt=0, le=1000)
 
     @model_validator(mode="after")
     def _check(self) -> Experiment:
@@ -168,9 +251,51 @@ class Experiment(_Strict):
             raise ValueError("arm names must be unique")
         if "holdout" in names:
             raise ValueError("'holdout' names the people held out; call the arm something else")
-        if self.kind == "thompson" and self.floor * len(self.arms) > 1:
+        if self.kind != "ab" and self.floor * len(self.arms) > 1:
             raise ValueError("floor times the number of arms must be at most 1")
+        if self.kind != "ab" and (self.ceiling < self.floor or self.ceiling * len(self.arms) < 1):
+            raise ValueError("ceiling must be at least the floor, and times the number of arms at least 1")
+        if self.kind in CONTEXTUAL and self.holdout_share > 0:
+            raise ValueError("a contextual bandit has no holdout (holdout_share is for ab)")
         return self
+
+    def context_features(self) -> list[ContextFeature]:
+        """The feature list with every shorthand path as a :class:`ContextFeature`."""
+        return [ContextFeature(field=f) if isinstance(f, str) else f for f in self.features]
+
+
+def check_features(experiment_id: str, experiment: Experiment) -> None:
+    """The ``features`` list fits the kind, and every path has a shape a vector can read."""
+
+    def fail(message: str, path: str) -> None:
+        raise InvalidFeatures(
+            f"experiment {experiment_id}: {path}: {message}",
+            experiment=experiment_id,
+            problems=[{"path": path, "message": message}],
+        )
+
+    features = experiment.context_features()
+    if experiment.kind not in CONTEXTUAL:
+        if features:
+            fail(f"features are for the contextual kinds ({', '.join(sorted(CONTEXTUAL))})", "features")
+        return
+    if not features:
+        fail("a contextual bandit needs at least one feature (an intercept is always added)", "features")
+    if len(features) > MAX_FEATURES:
+        fail(f"at most {MAX_FEATURES} features, got {len(features)}", "features")
+    seen: set[str] = set()
+    for i, feature in enumerate(features):
+        problem = _feature_problem(feature)
+        if problem is not None:
+            fail(f"{feature.field!r}: {problem}", f"features.{i}")
+        if feature.name in seen:
+            fail(f"{feature.name!r} is listed twice", f"features.{i}")
+        seen.add(feature.name)
+
+
+def feature_segments(experiment: Experiment) -> set[str]:
+    """The segments (scores, personas) a contextual bandit's features read."""
+    return {f.parts()[1] for f in experiment.context_features() if f.parts()[0] == "segments"}
 
 
 def _problems(error: ValidationError) -> list[dict[str, str]]:
@@ -222,15 +347,18 @@ def parse_experiment(experiment_id: str, raw: Any) -> Experiment:
     if not isinstance(raw, Mapping):
         raise InvalidExperiment(f"experiment {experiment_id}: expected an object", experiment=experiment_id)
     try:
-        return Experiment.model_validate(dict(raw))
+        experiment = Experiment.model_validate(dict(raw))
     except ValidationError as error:
         problems = _problems(error)
         first = problems[0]
-        raise InvalidExperiment(
+        kind = InvalidFeatures if first["path"].split(".")[0] == "features" else InvalidExperiment
+        raise kind(
             f"experiment {experiment_id}: {first['path']}: {first['message']}",
             experiment=experiment_id,
             problems=problems,
         ) from None
+    check_features(experiment_id, experiment)
+    return experiment
 
 
 def check_experiment(experiment_id: str, experiment: Experiment, placement: Placement | None) -> None:

@@ -47,6 +47,7 @@ class _Outcome:
     clicked: bool = False
     converted: bool = False
     revenue: float = 0.0
+    bandit: Any = None  # the bandit's record: probabilities, feature names and vector
 
 
 @dataclass
@@ -70,7 +71,9 @@ class Attribution:
                     else None
                 )
                 visitor_of[r.person] = pid or r.profile_id or r.person
-            out.outcomes[r.decision_id] = _Outcome(r.arm or "holdout", visitor_of[r.person], int(r.at_ms))
+            out.outcomes[r.decision_id] = _Outcome(
+                r.arm or "holdout", visitor_of[r.person], int(r.at_ms), bandit=r.bandit
+            )
         keys = set(visitor_of)
         pids = [v for v in set(visitor_of.values()) if ":" not in v]
         for person_keys in source.keys(conn, pids).values():
@@ -108,6 +111,27 @@ class Attribution:
             c[1] += 1 if o.clicked else 0
         return {arm: (c[0], c[1]) for arm, c in counts.items()}
 
+    def clicks(self, arm: str) -> list[bool]:
+        """Per decision of the arm that was shown (viewed or clicked), in decision order:
+        clicked or not (the units of CTR)."""
+        return [o.clicked for o in self.outcomes.values() if o.arm == arm and (o.viewed or o.clicked)]
+
+    def contextual(self, features: Sequence[str]) -> tuple[list[str], list[list[float]], list[float]]:
+        """The contextual bandit's feedback: per decision shown on these feature names,
+        its arm, the vector it was decided on, and 1 when clicked else 0."""
+        arms: list[str] = []
+        xs: list[list[float]] = []
+        rewards: list[float] = []
+        wanted = list(features)
+        for o in self.outcomes.values():
+            record = o.bandit if isinstance(o.bandit, dict) else {}
+            if not (o.viewed or o.clicked) or record.get("features") != wanted:
+                continue
+            arms.append(o.arm)
+            xs.append([float(v) for v in record["x"]])
+            rewards.append(1.0 if o.clicked else 0.0)
+        return arms, xs, rewards
+
     def visitors(self, arm: str) -> tuple[list[bool], list[float]]:
         """Per visitor of the arm, in order of their first decision: converted, revenue."""
         first: dict[str, int] = {}
@@ -132,7 +156,8 @@ def _interval(i: Any) -> dict[str, float | None]:
 
 def results(attribution: Attribution, arms: Sequence[str], tau2: float, alpha: float) -> dict[str, Any]:
     """CTR, conversion and revenue per visitor per arm (fixed-horizon intervals), and
-    each arm against the first by the always-valid mSPRT on conversion per visitor."""
+    each arm against the first by the always-valid mSPRT: on conversion per visitor,
+    then on CTR (clicks per impression, impressions in decision order)."""
     counts = attribution.arm_counts()
     out_arms = []
     per_arm: dict[str, tuple[list[bool], list[float]]] = {}
@@ -150,20 +175,34 @@ def results(attribution: Attribution, arms: Sequence[str], tau2: float, alpha: f
         })  # fmt: skip
     control = arms[0]
     comparisons = []
-    for arm in arms[1:]:
-        test = sequential_test(
-            np.asarray(per_arm[control][0], dtype=float),
-            np.asarray(per_arm[arm][0], dtype=float),
-            tau2,
-            alpha,
-        )
-        verdict = (
-            f"{arm} differs from {control} (always-valid p = {test.p_value:.3g})"
-            if test.significant
-            else f"no proven difference between {arm} and {control} yet: keep collecting"
-        )
-        comparisons.append({
-            "arm": arm, "against": control, "metric": "conversion", "difference": _interval(test.interval),
-            "p_value": round(test.p_value, 6), "significant": test.significant, "verdict": verdict,
-        })  # fmt: skip
+    for metric in ("conversion", "ctr"):
+        for arm in arms[1:]:
+            if metric == "conversion":
+                a, b = per_arm[control][0], per_arm[arm][0]
+            else:
+                a, b = attribution.clicks(control), attribution.clicks(arm)
+            comparisons.append(_compare(metric, control, arm, a, b, tau2, alpha))
     return {"arms": out_arms, "sequential": comparisons, "alpha": alpha, "tau2": tau2}
+
+
+_UNITS = {"conversion": "visitor", "ctr": "impression"}
+
+
+def _compare(
+    metric: str, control: str, arm: str, a: Sequence[bool], b: Sequence[bool], tau2: float, alpha: float
+) -> dict[str, Any]:
+    """The always-valid mSPRT of ``arm`` against ``control`` on one metric's units in order
+    (visitors for conversion, impressions for CTR); the test pairs the first ``paired``
+    units of each arm (``experiments.stats.sequential_test``), its difference is theirs."""
+    test = sequential_test(np.asarray(a, dtype=float), np.asarray(b, dtype=float), tau2, alpha)
+    name = "CTR" if metric == "ctr" else metric
+    verdict = (
+        f"{arm} differs from {control} on {name} (always-valid p = {test.p_value:.3g})"
+        if test.significant
+        else f"no proven difference in {name} between {arm} and {control} yet: keep collecting"
+    )
+    return {
+        "arm": arm, "against": control, "metric": metric, "unit": _UNITS[metric],
+        "n": [len(a), len(b)], "paired": min(len(a), len(b)), "difference": _interval(test.interval),
+        "p_value": round(test.p_value, 6), "significant": test.significant, "verdict": verdict,
+    }  # fmt: skip

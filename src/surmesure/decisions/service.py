@@ -10,8 +10,6 @@ log with its propensity and reason.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,9 +21,10 @@ from surmesure import db
 from surmesure.clock import Clock, utc_ms
 from surmesure.config import Settings
 from surmesure.consent.domain import consent_from_context, effective_consent
-from surmesure.decisions import content, store
+from surmesure.decisions import content, context, store
 from surmesure.decisions.caps import first_exceeded
 from surmesure.decisions.domain import (
+    CONTEXTUAL,
     Cap,
     Experiment,
     ExperimentNotFound,
@@ -33,18 +32,19 @@ from surmesure.decisions.domain import (
     PlacementNotFound,
     Variant,
     check_experiment,
+    feature_segments,
     parse_experiment,
     parse_placement,
 )
+from surmesure.decisions.policies import Policies
 from surmesure.decisions.render import Renderer, check_template
 from surmesure.decisions.results import Attribution, results
 from surmesure.experiments.assignment import Arm, Design, Exposure, assign, carry_through_merge
-from surmesure.experiments.bandits import BernoulliThompson
 from surmesure.ids import new_id
 from surmesure.profiles.service import ProfileService
 from surmesure.recommendations.service import Recommendations, Who
 from surmesure.segments.definitions import Definition, evaluation_order
-from surmesure.segments.evaluate import Person, evaluate
+from surmesure.segments.evaluate import Person, evaluate, feature_view
 from surmesure.segments.rules import Condition
 from surmesure.segments.service import ProfileSource, Segments
 
@@ -53,7 +53,6 @@ __all__ = ["NO_CONSENT", "NO_PERSON", "Decisions"]
 log = logging.getLogger(__name__)
 NO_CONSENT = "no consent for personalization: non-personalized content"
 NO_PERSON = "no person named: non-personalized content"
-_BANDIT_REFRESH_S = 60.0
 
 
 @dataclass
@@ -65,6 +64,7 @@ class _Someone:
     identifiers: list[str] = field(default_factory=list)
     traits: Mapping[str, Any] = field(default_factory=dict)
     personalized: bool = False
+    features: Mapping[str, Any] = field(default_factory=dict)  # the profile's feature state
 
 
 class Decisions:
@@ -87,8 +87,7 @@ class Decisions:
         self.source = source
         self.renderer = Renderer()
         self._key = settings.identity.hash_key.get_secret_value().encode()
-        self._bandits: dict[tuple[str, tuple[str, ...]], tuple[float, BernoulliThompson]] = {}
-        self._lock = threading.Lock()
+        self.policies = Policies(clock, self.attribution)  # the bandits, refreshed every minute
         self._placements: dict[tuple[str, int], tuple[Placement, dict[str, Condition]]] = {}
         self._experiments: dict[tuple[str, int], Experiment] = {}
 
@@ -141,6 +140,7 @@ class Decisions:
             experiment = parse_experiment(experiment_id, raw)
             found = self.placements(conn).get(experiment.placement)
             check_experiment(experiment_id, experiment, found[0] if found else None)
+            check_feature_segments(experiment_id, experiment, set(self.segments.definitions(conn)))
             raw = experiment.model_dump(mode="json", exclude_defaults=True)
             version, _ = store.save_definition(conn, "experiment", experiment_id, raw, self._now())
         return {"id": experiment_id, "version": version, "definition": raw}
@@ -174,11 +174,16 @@ class Decisions:
             )
             experiment = self._running_experiment(conn, placement_id)
             held = store.exposures_of(conn, experiment[0], everyone) if experiment else []
+            vector = (
+                self._vector(conn, experiment[1], person, now_ms)
+                if experiment and experiment[1].kind in CONTEXTUAL
+                else None
+            )
         row: dict[str, Any] = {
             "decision_id": decision_id, "at_ms": now_ms, "placement_id": placement_id,
             "channel": placement.channel, "person": person.key, "profile_id": person.profile_id,
             "experiment_id": None, "arm": None, "variant": None, "propensity": 1.0,
-            "personalized": person.personalized, "suppressed": None,
+            "personalized": person.personalized, "suppressed": None, "bandit": None,
         }  # fmt: skip
         base = {"decision_id": decision_id, "placement": placement_id, "channel": placement.channel,
                 "slot": placement.slot, "personalized": person.personalized}  # fmt: skip
@@ -198,8 +203,9 @@ class Decisions:
         exposure: dict[str, Any] | None = None
         if experiment is not None:
             experiment_id, design = experiment
-            arm_name, propensity, sticky_why = self._arm(experiment_id, design, person, held)
+            arm_name, propensity, sticky_why, record = self._arm(experiment_id, design, person, held, vector)
             row.update(experiment_id=experiment_id, arm=arm_name or "holdout", propensity=propensity)
+            row.update(bandit=record)
             why.append(sticky_why)
             shows = next((a.variant for a in design.arms if a.name == arm_name), None)
             variant = next((v for v in placement.variants if v.id == shows), None)  # None: holdout
@@ -225,6 +231,8 @@ class Decisions:
             {"id": row["experiment_id"], "arm": row["arm"], "holdout": row["arm"] == "holdout"}
             if row["experiment_id"] else None
         )  # fmt: skip
+        if experiment_view is not None and row["bandit"] is not None:
+            experiment_view["probabilities"] = row["bandit"]["probabilities"]
         return {
             **answer, "variant": row["variant"], "experiment": experiment_view,
             "propensity": row["propensity"], "reason": "; ".join(why), "why": why,
@@ -251,7 +259,8 @@ class Decisions:
         if asked is not None:  # a choice made in the page, newer than what the profile holds
             allowed = asked
         traits = profile["traits"] if profile else {}
-        return _Someone(key, pid, sorted(keys), traits, bool(allowed))
+        state = profile["features"] if profile else {}
+        return _Someone(key, pid, sorted(keys), traits, bool(allowed), state)
 
     def _count(
         self,
@@ -281,20 +290,26 @@ class Decisions:
         return min(running, key=lambda x: x[0]) if running else None
 
     def _arm(
-        self, experiment_id: str, design: Experiment, person: _Someone, held: list[Any]
-    ) -> tuple[str | None, float, str]:
-        names = [a.name for a in design.arms]
-        if design.kind == "thompson":
-            bandit = self._bandit(experiment_id, design)
-            with self._lock:
-                chosen = bandit.decide()
+        self,
+        experiment_id: str,
+        design: Experiment,
+        person: _Someone,
+        held: list[Any],
+        vector: tuple[list[float], str] | None,
+    ) -> tuple[str | None, float, str, dict[str, Any] | None]:
+        """The arm, its propensity, why, and (for a bandit) the record logged with it."""
+        if design.kind != "ab":
+            x, on = vector if vector is not None else (None, "")
+            chosen = self.policies.choose(experiment_id, design, x)
+            record: dict[str, Any] = {"probabilities": chosen.probabilities}
+            if x is not None:
+                record = {"features": context.names(design.context_features()), "x": x, **record}
             return (
-                names[chosen.arm],
+                chosen.arm,
                 chosen.propensity,
-                (
-                    f"experiment {experiment_id}: arm {names[chosen.arm]} chosen by Thompson sampling "
-                    f"(probability {chosen.propensity:.2f})"
-                ),
+                f"experiment {experiment_id}: arm {chosen.arm} chosen by {chosen.label}{on} "
+                f"(probability {chosen.propensity:.2f})",
+                record,
             )
         total = sum(a.weight for a in design.arms)
         share = {a.name: (1 - design.holdout_share) * a.weight / total for a in design.arms}
@@ -310,6 +325,7 @@ class Decisions:
                 arm,
                 first.propensity,
                 (f"experiment {experiment_id}: arm {arm or 'holdout'}, kept since the first exposure"),
+                None,
             )
         spec = Design(
             experiment_id,
@@ -323,22 +339,28 @@ class Decisions:
             assigned.arm,
             propensity,
             (f"experiment {experiment_id}: arm {assigned.arm or 'holdout'} (by a hash of the person)"),
+            None,
         )
 
-    def _bandit(self, experiment_id: str, design: Experiment) -> BernoulliThompson:
-        """The posterior from the clicks attributed so far, refreshed every minute."""
-        key = (experiment_id, tuple(a.name for a in design.arms))  # other arms: a new posterior
-        kept = self._bandits.get(key)
-        if kept is not None and time.monotonic() - kept[0] < _BANDIT_REFRESH_S:
-            return kept[1]
-        bandit = BernoulliThompson(len(design.arms), floor=design.floor, n_draws=2000, seed=None)
-        counts = self.attribution(experiment_id).arm_counts()
-        for i, arm in enumerate(design.arms):
-            shown, clicked = counts.get(arm.name, (0, 0))
-            bandit.alpha_[i] += clicked
-            bandit.beta_[i] += max(shown - clicked, 0)
-        self._bandits[key] = (time.monotonic(), bandit)
-        return bandit
+    def _vector(
+        self, conn: sa.Connection, design: Experiment, person: _Someone, now_ms: int
+    ) -> tuple[list[float], str]:
+        """The contextual bandit's vector for this person (``decisions.context``), and
+        what it was built from."""
+        features = design.context_features()
+        if not person.personalized:
+            return context.encode(features, {}, {}, {}), " without profile features (no consent)"
+        if person.profile_id is None:
+            return context.encode(features, {}, {}, {}), " on an unknown visitor's features (all 0)"
+        roots = {f.parts()[0] for f in features}
+        half_life = self.settings.identity.affinity_half_life_days
+        view = (
+            feature_view(person.features, now_ms, half_life)
+            if "features" in roots and person.features
+            else {}
+        )
+        members = self.segments.memberships(conn, person.profile_id) if "segments" in roots else {}
+        return context.encode(features, person.traits, view, members), " on the person's features"
 
     def _target(
         self, placement: Placement, conditions: Mapping[str, Condition], person: _Someone, now_ms: int
@@ -398,6 +420,18 @@ class Decisions:
             "kind": experiment.kind,
             **results(self.attribution(experiment_id), arms, tau2, alpha),
         }
+
+
+def check_feature_segments(experiment_id: str, experiment: Experiment, known: set[str]) -> None:
+    """Every ``segments.<id>`` a contextual bandit reads is defined."""
+    from surmesure.segments.definitions import UnknownSegment
+
+    for sid in sorted(feature_segments(experiment) - known):
+        raise UnknownSegment(
+            f"experiment {experiment_id} reads segment {sid!r} as a feature, which is not defined",
+            experiment=experiment_id,
+            refers_to=sid,
+        )
 
 
 def _describe(condition: Any) -> str:

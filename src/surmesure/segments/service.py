@@ -205,6 +205,12 @@ class Segments:
                 out["personas"][sid] = value
         return out
 
+    def memberships(self, conn: sa.Connection, profile_id: str) -> dict[str, Any]:
+        """Segment id → the stored value (true, a score's points, a persona's name) of one
+        profile, as the pipeline keeps it (within a second of an event)."""
+        rows = store.members_of_profiles(conn, [profile_id])
+        return {sid: value for (sid, _pid), (_since, value) in rows.items()}
+
     # -- evaluation -------------------------------------------------------------------
     def evaluate_people(
         self, conn: sa.Connection, pids: Sequence[str], order: Sequence[Definition], now_ms: int
