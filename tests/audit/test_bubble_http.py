@@ -4,10 +4,15 @@ flagged, one who kept seeing several is not; the figures match a hand computatio
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
+from surmesure.cli import app
 
 from builders import batch, item, track
 from conftest import LiveServer
@@ -70,3 +75,35 @@ def test_a_narrowing_person_is_flagged(server: LiveServer, client: httpx.Client,
     assert "Filter-bubble monitor" in html.text
     assert "Flagged (1)" in html.text
     assert admin.get("/v1/audit/bubble", params={"person": "nobody"}).status_code == 404
+
+
+def test_the_cli_reports_the_bubble(
+    server: LiveServer,
+    client: httpx.Client,
+    admin: httpx.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if server.settings.store_url.startswith("postgresql"):
+        pytest.skip("the CLI reads the same code path on both stores; one is enough here")
+    items = [item(f"{c}1", category_path=[CATEGORIES[c]]) for c in "abcd"]
+    assert admin.put("/v1/items", json={"items": items}).status_code == 200
+    events = [
+        shown("u1", ["a1", "a1", "a1"], datetime.now(UTC)),
+        shown("u2", ["a1", "b1", "c1"], datetime.now(UTC)),
+    ]
+    assert client.post("/v1/batch", json=batch(*events)).status_code == 200
+    server.wait_pipeline()
+    monkeypatch.setenv("SURMESURE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SURMESURE_DATA_DIR", str(server.settings.data_dir))
+    monkeypatch.setenv("SURMESURE_STORE__URL", server.settings.store_url)
+    monkeypatch.setenv("SURMESURE_IDENTITY__HASH_KEY", "test-identity-hash-key")
+    out = tmp_path / "bubble.json"
+    result = CliRunner().invoke(app, ["audit", "bubble", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["people"] == 2
+    assert len(report["flagged"]) == 0  # u1's list repeats one item: a list of one distinct item has no pairs
+    html = tmp_path / "bubble.html"
+    assert CliRunner().invoke(app, ["audit", "bubble", "--person", "u2", "--out", str(html)]).exit_code == 0
+    assert "Filter-bubble monitor" in html.read_text(encoding="utf-8")

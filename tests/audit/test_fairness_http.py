@@ -243,3 +243,41 @@ def test_the_cli_writes_a_report_with_a_plot(
     assert "<svg" in text
     assert "ALERT" in text
     assert "0 of 6" in text
+
+
+def test_an_experiment_is_audited_by_arm(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    assert (
+        admin.put("/v1/placements/careers", json=careers({"field": "traits.interest", "eq": "x"})).status_code
+        == 200
+    )
+    experiment = {
+        "placement": "careers",
+        "arms": [{"name": "a", "variant": "job-offer"}, {"name": "b", "variant": "plain"}],
+    }
+    assert admin.put("/v1/experiments/offer-test", json=experiment).status_code == 200
+    spec = [(f"m{i}", "M", "y") for i in range(8)] + [(f"w{i}", "F", "y") for i in range(8)]
+    people(server, client, spec)
+    shown = decide_all(admin, [uid for uid, _, _ in spec])
+    report = admin.get(
+        "/v1/audit/fairness", params={"experiment": "offer-test", "attribute": "traits.gender"}
+    ).json()
+    assert report["subject"] == {"kind": "experiment", "id": "offer-test"}
+    gender = report["attributes"][0]
+    assert gender["audience"] == {"f": 8, "m": 8}
+    arms = {e["what"]: e for e in gender["shown"]}
+    assert set(arms) <= {"a", "b"}
+    for arm, entry in arms.items():
+        expected = {
+            g: sum(
+                1
+                for uid, d in shown.items()
+                if d["experiment"]["arm"] == arm and uid[0] == {"f": "w", "m": "m"}[g]
+            )
+            for g in ("f", "m")
+        }
+        assert {g["group"]: g["shown"] for g in entry["exposure"]["groups"]} == expected
+    assert admin.get("/v1/audit/fairness", params={"experiment": "nope"}).json()["error"]["code"] == (
+        "decisions.experiment_not_found"
+    )
