@@ -45,6 +45,7 @@ CAPABILITY_RANK = {
     "recommendations": 5,
     "experiments": 5,
     "decisions": 6,
+    "privacy": 8,  # exports and erases a person from every capability below it
     "audit": 7,
 }
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})

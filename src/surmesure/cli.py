@@ -22,6 +22,7 @@ from surmesure.audit import cli as audit_cli
 from surmesure.catalog import cli as catalog_cli
 from surmesure.config import Settings, load_settings
 from surmesure.errors import SurmesureError
+from surmesure.privacy import cli as privacy_cli
 from surmesure.recommendations import cli as recommendations_cli
 from surmesure.recommendations import evaluation_cli
 
@@ -39,6 +40,15 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(config_app, name="config")
 app.add_typer(catalog_cli.app, name="import")
 app.command("train")(recommendations_cli.train_command)
+
+
+def _build_services(settings: Settings) -> Any:
+    from surmesure.app import build_services
+
+    return build_services(settings)
+
+
+app.add_typer(privacy_cli.make_app(_build_services), name="privacy")
 app.command("evaluate")(evaluation_cli.evaluate_command)
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "KeySettings",
     "PrivacySettings",
     "RecommendationSettings",
+    "RetentionSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -133,6 +134,36 @@ class ConsentSettings(BaseModel):
 
 class PrivacySettings(BaseModel):
     ip_mode: Literal["truncate", "hash", "drop"] = "truncate"
+    scrub_after_erase: bool = Field(
+        default=True,
+        description=(
+            "After an erasure, rewrite the SQLite file (VACUUM) and truncate its WAL, so no freed "
+            "page keeps the person's bytes; costs time in proportion to the store's size."
+        ),
+    )
+    tombstone_refresh_ms: int = Field(
+        default=500, ge=50, description="How often a server reads erasures made by other processes."
+    )
+
+
+class RetentionSettings(BaseModel):
+    """How long each kind of data is kept, in days; 0 keeps it for ever (docs/privacy.md)."""
+
+    events_days: int = Field(default=730, ge=0, description="Events, by the time they were received.")
+    quarantine_days: int = Field(default=30, ge=0, description="Refused events (`event_quarantine`).")
+    conflicts_days: int = Field(default=30, ge=0, description="messageId conflicts (`event_conflicts`).")
+    dead_letters_days: int = Field(default=90, ge=0, description="Pipeline dead letters.")
+    decisions_days: int = Field(
+        default=395, ge=0, description="The decision log and experiment exposures (13 months)."
+    )
+    merges_days: int = Field(
+        default=730, ge=0, description="The merge log; an older merge can no longer be undone."
+    )
+    purge_every_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How often the server runs the purge; 0: only `surmesure privacy purge`.",
+    )
 
 
 class PipelineSettings(BaseModel):
@@ -266,6 +297,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     recommendations: RecommendationSettings = Field(default_factory=RecommendationSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)

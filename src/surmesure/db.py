@@ -40,6 +40,7 @@ __all__ = [
     "marks",
     "metadata",
     "named_lock",
+    "scrub",
     "sqlite_path",
     "upgrade",
     "upsert_rows",
@@ -245,6 +246,30 @@ def writing(engine: Engine) -> Iterator[sa.Connection]:
         return
     with _write_lock(path).held(), engine.execution_options(sqlite_immediate=True).begin() as conn:
         yield conn
+
+
+def scrub(engine: Engine, *, attempts: int = 100) -> bool:
+    """Leave no bytes of deleted rows in an SQLite file: VACUUM rewrites the database
+    (freed pages and cells included), then the WAL, which still holds the old pages, is
+    checkpointed and truncated (retried while readers hold it). True when done; other
+    stores: False (PostgreSQL's dead rows are never readable through SQL and are
+    reclaimed by its autovacuum)."""
+    path = sqlite_path(engine)
+    if path is None:
+        return False
+    with _write_lock(path).held():
+        raw = engine.raw_connection()
+        try:
+            driver: Any = raw.driver_connection
+            driver.execute("VACUUM")
+            for _ in range(attempts):
+                busy = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy:
+                    return True
+                time.sleep(0.05)
+        finally:
+            raw.close()
+    return False
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:

@@ -31,6 +31,8 @@ from surmesure.events import store as event_store
 from surmesure.events.domain import Limits
 from surmesure.events.service import Ingestor
 from surmesure.events.writer import GroupCommitWriter, outbox_events
+from surmesure.privacy.service import Privacy
+from surmesure.privacy.tombstones import Tombstones
 from surmesure.profiles import store as profile_store
 from surmesure.profiles.service import ProfileService
 from surmesure.profiles.unify import Step, Unifier
@@ -85,7 +87,8 @@ def build_capabilities(services: Services) -> None:
         group_wait_s=settings.ingest.group_commit_wait_ms / 1000,
     )
     services.capabilities["writer"] = writer
-    services.capabilities["ingestor"] = Ingestor(writer, limits, services.clock)
+    tombstones = Tombstones(services.engine, settings)  # erased people's events are refused
+    services.capabilities["ingestor"] = Ingestor(writer, limits, services.clock, screen=tombstones.screen)
     services.capabilities["profiles"] = ProfileService(
         services.engine, settings, services.clock, Unifier(settings)
     )
@@ -99,6 +102,10 @@ def build_capabilities(services: Services) -> None:
     services.capabilities["decisions"] = Decisions(
         services.engine, settings, services.clock, services.capabilities["profiles"],
         services.capabilities["segments"], services.capabilities["recommendations"], ProfileRows(),
+    )  # fmt: skip
+    services.capabilities["privacy"] = Privacy(
+        services.engine, settings, services.clock, services.capabilities["profiles"], tombstones,
+        services.capabilities["recommendations"],
     )  # fmt: skip
 
 

@@ -95,10 +95,20 @@ class TimestampOutOfRange(InvalidInput):
     http_status = 400
 
 
+class ErasedIdentity(InvalidInput):
+    """The event names a person whose data was erased (privacy's tombstones)."""
+
+    code = "events.erased_identity"
+    http_status = 400
+
+
 _ITEM_ERRORS: dict[str, type[InvalidInput]] = {
     cls.code: cls
-    for cls in (EventTooLarge, InvalidEvent, UnknownType, MissingIdentity, MissingField, TimestampOutOfRange)
-}
+    for cls in (
+        EventTooLarge, InvalidEvent, UnknownType, MissingIdentity, MissingField, TimestampOutOfRange,
+        ErasedIdentity,
+    )
+}  # fmt: skip
 
 
 def ingestor(services: Services) -> Ingestor:

@@ -20,7 +20,7 @@ from surmesure.consent.domain import minimize_ip
 from surmesure.events.spec import EventIn
 from surmesure.ids import is_placeholder, new_id
 
-__all__ = ["EARLIEST_MS", "Limits", "Normalized", "Rejected", "normalize"]
+__all__ = ["EARLIEST_MS", "ERASED_IDENTITY", "Limits", "Normalized", "Rejected", "erased", "normalize"]
 
 EARLIEST_MS = utc_ms(datetime(2000, 1, 1, tzinfo=UTC))
 _HASH_EXCLUDED = ("sentAt", "receivedAt", "writeKey")
@@ -226,6 +226,18 @@ def normalize(
         "body": orjson.dumps(body).decode(),
     }
     return Normalized(row)
+
+
+#: an event naming a person who was erased (privacy): kept out of the log, counted
+ERASED_IDENTITY = "events.erased_identity"
+
+
+def erased(message_id: str | None, kind: str, hashes: list[str]) -> Rejected:
+    """The quarantine of an event that names an erased person: the row keeps the keyed
+    hashes of the erased identifiers it matched and nothing the person sent."""
+    raw = orjson.dumps({"type": kind, "messageId": message_id, "erased": sorted(hashes)}).decode()
+    reason = "the event names a person whose data was erased; it is not stored"
+    return Rejected(ERASED_IDENTITY, reason, message_id, raw, len(raw))
 
 
 def _missing_field(event: EventIn) -> str | None:

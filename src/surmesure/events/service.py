@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from surmesure.clock import Clock, utc_ms
-from surmesure.events.domain import Limits, Normalized, normalize
+from surmesure.events.domain import Limits, Normalized, erased, normalize
 from surmesure.events.spec import IngestResult, ItemError
 from surmesure.events.writer import CONFLICT, DUPLICATE, GroupCommitWriter
 
@@ -17,10 +18,19 @@ __all__ = ["Ingestor"]
 class Ingestor:
     """The face of the events capability to the HTTP edge and the CLI."""
 
-    def __init__(self, writer: GroupCommitWriter, limits: Limits, clock: Clock) -> None:
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        limits: Limits,
+        clock: Clock,
+        screen: Callable[[dict[str, Any]], list[str]] | None = None,
+    ) -> None:
         self.writer = writer
         self.limits = limits
         self.clock = clock
+        #: the keyed hashes of erased identifiers a normalized row names (privacy's
+        #: tombstones, supplied by the composition); such rows are quarantined
+        self.screen = screen
 
     def prepare(
         self,
@@ -52,6 +62,10 @@ class Ingestor:
                 gpc_header=gpc_header,
                 forced_type=forced_type,
             )
+            if isinstance(result, Normalized) and self.screen is not None:
+                matched = self.screen(result.row)
+                if matched:
+                    result = erased(result.row["message_id"], result.row["type"], matched)
             if isinstance(result, Normalized):
                 rows.append(result.row)
                 indexes.append(index)

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,6 +236,16 @@ class Recommendations:
             while len(self._visitors) > _VISITORS:
                 self._visitors.popitem(last=False)
         return kept, consent
+
+    def forget(self, keys: Iterable[str]) -> int:
+        """Drop the kept visitors under these person keys (an erased person: their
+        profile ids, ``type:value`` of their identifiers); how many were dropped."""
+        dropped = 0
+        with self._visitors_lock:
+            for key in keys:
+                if self._visitors.pop(key, None) is not None:
+                    dropped += 1
+        return dropped
 
     def _have(self, key: str, stamp: Stamp) -> bool:
         with self._visitors_lock:
