@@ -1,5 +1,5 @@
 """Reports a marketer reads: plain sentences, a table and a plot (inline SVG, drawn
-with matplotlib's Agg-free SVG backend), as one self-contained HTML page."""
+with matplotlib's object API, no pyplot), as one self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -33,14 +33,11 @@ def _page(title: str, body: str) -> str:
 
 def fairness_plot(attribute: dict[str, Any], fmt: str = "svg") -> bytes:
     """Exposure rate per group for each thing shown, with 95% intervals."""
-    import matplotlib
-
-    matplotlib.use("svg" if fmt == "svg" else "agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no global backend, safe in a server thread
 
     shown = attribute["shown"]
     groups = sorted(attribute["audience"], key=lambda g: (g.startswith("("), g))
-    fig = Figure(figsize=(max(4.0, 1.4 * len(shown) + 2), 3.2))
+    fig = Figure(figsize=(max(5.0, 1.4 * len(shown) + 3.5), 3.2))
     ax = fig.subplots()
     width = 0.8 / max(len(groups), 1)
     for j, group in enumerate(groups):
@@ -59,7 +56,7 @@ def fairness_plot(attribute: dict[str, Any], fmt: str = "svg") -> bytes:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("share of the group shown it")
     ax.set_title(f"Exposure by {attribute['attribute']}")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     out = io.BytesIO()
     fig.savefig(out, format=fmt)
