@@ -29,7 +29,7 @@ from surmesure.config import Settings
 from surmesure.decisions import store
 
 from builders import batch, identify, track
-from conftest import LiveServer
+from conftest import SECRET_KEY, LiveServer, make_settings
 
 
 def run(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -250,3 +250,20 @@ def test_surmesure_apply_refuses_a_bad_feature_list_and_writes_nothing(tmp_path:
     done = run(tmp_path, "apply", str(path), env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["experiments"] == {"hero-ctx": 1}
+
+
+def test_a_protected_attribute_is_never_a_feature(tmp_path: Path, store_url: str) -> None:
+    settings = make_settings(tmp_path / "data", store_url, audit={"protected": ["traits.gender"]})
+    with LiveServer(settings) as live, live.client(None) as http:
+        http.headers["Authorization"] = f"Bearer {SECRET_KEY}"
+        good = document("lin_ucb")
+        assert http.put("/v1/definitions", json=good).status_code == 200
+        for feature in ("traits.gender", {"field": "traits.gender.code", "eq": "f"}):
+            bad = {**good["experiments"]["hero-ctx"], "features": ["segments.vip", feature]}
+            whole = {"experiments": {"x": bad}}
+            for path, body in (("/v1/experiments/hero-ctx", bad), ("/v1/definitions", whole)):
+                response = http.put(path, json=body)
+                assert response.status_code == 422, response.text
+                error = response.json()["error"]
+                assert error["code"] == "segments.protected_attribute"
+                assert error["details"]["problems"][0]["path"] == "features.1"

@@ -21,8 +21,14 @@ from typing import Any
 
 import yaml
 
-from surmesure.decisions.domain import Placement, check_experiment, parse_experiment, parse_placement
-from surmesure.decisions.service import Decisions, check_feature_segments
+from surmesure.decisions.domain import (
+    Placement,
+    check_experiment,
+    check_feature_reads,
+    parse_experiment,
+    parse_placement,
+)
+from surmesure.decisions.service import Decisions
 from surmesure.errors import InvalidInput
 from surmesure.segments.definitions import (
     check_references,
@@ -99,7 +105,7 @@ def apply(decisions: Decisions, data: Any) -> dict[str, Any]:
     for eid, raw in doc["experiments"].items():
         experiment = parse_experiment(eid, raw)
         check_experiment(eid, experiment, placements.get(experiment.placement))
-        check_feature_segments(eid, experiment, {*known, *new_segments})
+        check_feature_reads(eid, experiment, {*known, *new_segments}, segments.refuse_protected)
     versions: dict[str, dict[str, int]] = {s: {} for s in _SECTIONS}
     for definition in evaluation_order(new_segments):
         versions["segments"][definition.segment_id] = segments.put(definition.segment_id, definition.raw)[

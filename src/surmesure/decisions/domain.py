@@ -12,7 +12,7 @@ personalization).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -296,6 +296,32 @@ def check_features(experiment_id: str, experiment: Experiment) -> None:
 def feature_segments(experiment: Experiment) -> set[str]:
     """The segments (scores, personas) a contextual bandit's features read."""
     return {f.parts()[1] for f in experiment.context_features() if f.parts()[0] == "segments"}
+
+
+def check_feature_reads(
+    experiment_id: str,
+    experiment: Experiment,
+    known: set[str],
+    refuse_protected: Callable[..., None],
+) -> None:
+    """Every segment a contextual bandit's features read is defined (else
+    ``segments.unknown_segment``), and ``refuse_protected`` (the segments service's) sees
+    each trait and feature path as the condition it amounts to: a protected attribute
+    (``audit.protected``) is audited, never targeted (``segments.protected_attribute``)."""
+    from surmesure.segments.definitions import UnknownSegment
+
+    for sid in sorted(feature_segments(experiment) - known):
+        raise UnknownSegment(
+            f"experiment {experiment_id} reads segment {sid!r} as a feature, which is not defined",
+            experiment=experiment_id,
+            refers_to=sid,
+        )
+    reads = [
+        (f"features.{i}", parse_condition({"field": f.field, "exists": True}, where=f"features.{i}"))
+        for i, f in enumerate(experiment.context_features())
+        if f.parts()[0] != "segments"
+    ]
+    refuse_protected(reads, experiment=experiment_id)
 
 
 def _problems(error: ValidationError) -> list[dict[str, str]]:

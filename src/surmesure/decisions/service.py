@@ -32,7 +32,7 @@ from surmesure.decisions.domain import (
     PlacementNotFound,
     Variant,
     check_experiment,
-    feature_segments,
+    check_feature_reads,
     parse_experiment,
     parse_placement,
 )
@@ -140,7 +140,8 @@ class Decisions:
             experiment = parse_experiment(experiment_id, raw)
             found = self.placements(conn).get(experiment.placement)
             check_experiment(experiment_id, experiment, found[0] if found else None)
-            check_feature_segments(experiment_id, experiment, set(self.segments.definitions(conn)))
+            known = set(self.segments.definitions(conn))
+            check_feature_reads(experiment_id, experiment, known, self.segments.refuse_protected)
             raw = experiment.model_dump(mode="json", exclude_defaults=True)
             version, _ = store.save_definition(conn, "experiment", experiment_id, raw, self._now())
         return {"id": experiment_id, "version": version, "definition": raw}
@@ -420,18 +421,6 @@ class Decisions:
             "kind": experiment.kind,
             **results(self.attribution(experiment_id), arms, tau2, alpha),
         }
-
-
-def check_feature_segments(experiment_id: str, experiment: Experiment, known: set[str]) -> None:
-    """Every ``segments.<id>`` a contextual bandit reads is defined."""
-    from surmesure.segments.definitions import UnknownSegment
-
-    for sid in sorted(feature_segments(experiment) - known):
-        raise UnknownSegment(
-            f"experiment {experiment_id} reads segment {sid!r} as a feature, which is not defined",
-            experiment=experiment_id,
-            refers_to=sid,
-        )
 
 
 def _describe(condition: Any) -> str:
