@@ -28,7 +28,12 @@ def _life(user: str, anon: str, email: str) -> list[dict[str, Any]]:
     return [
         page(anonymousId=anon, properties={"title": "Home"}),
         track("Product Viewed", anonymousId=anon, properties={"product_id": "p-1", "category": "Shoes"}),
-        identify(user, anonymousId=anon, traits={"email": email, "name": "Zoé Canary"}, context=CONSENT),
+        identify(
+            user,
+            anonymousId=anon,
+            traits={"email": email, "name": "Zoé Canary", "crm_id": f"crm-{user}"},
+            context={**CONSENT, "device": {"id": f"device-{user}"}},
+        ),
         track(
             "Order Completed", userId=user, properties={"revenue": 42, "products": [{"product_id": "p-1"}]}
         ),
@@ -136,10 +141,17 @@ def test_erasure_reaches_every_table_and_survives_a_replay(
     # an event carrying only her email, under a new anonymous id, is refused too
     by_email = client.post("/v1/batch", json=batch(identify("zoe-new", traits={"email": "ZOE@example.com"})))
     assert by_email.json()["error"]["code"] == "events.erased_identity"
+    # so is one carrying only her CRM id, or only her device
+    by_crm = client.post("/v1/batch", json=batch(identify("zoe-crm", traits={"crm_id": "crm-zoe-42"})))
+    assert by_crm.json()["error"]["code"] == "events.erased_identity"
+    by_device = client.post(
+        "/v1/batch", json=batch(page(anonymousId="fresh", context={"device": {"id": "device-zoe-42"}}))
+    )
+    assert by_device.json()["error"]["code"] == "events.erased_identity"
     server.wait_pipeline()
     assert admin.get("/v1/profiles/zoe-42").status_code == 404
     assert admin.get("/v1/profiles/zoe-new").status_code == 404
-    assert _count(engine, "SELECT count(*) FROM event_quarantine WHERE code = 'events.erased_identity'") == 6
+    assert _count(engine, "SELECT count(*) FROM event_quarantine WHERE code = 'events.erased_identity'") == 8
     # the quarantine keeps keyed hashes, never her identifiers
     assert _count(engine, "SELECT count(*) FROM event_quarantine WHERE lower(raw) LIKE '%zoe%'") == 0
     assert _count(engine, "SELECT count(*) FROM privacy_tombstones WHERE hash LIKE '%zoe%'") == 0

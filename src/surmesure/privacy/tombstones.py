@@ -44,6 +44,13 @@ class Tombstones:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._hash = lru_cache(maxsize=65_536)(lambda key: tombstone_hash(self._key, key))
+        # an event whose body holds none of these names carries no identifier but its
+        # user id and anonymous id (read from the row): its body is not parsed
+        self._markers = (
+            '"email"',
+            '"previousId"',
+            *{m for x in settings.identity.external_ids for m in _markers(x.paths)},
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -94,15 +101,30 @@ class Tombstones:
         hashes = self._hashes
         if not hashes:
             return []
-        keys: list[str] = []
-        if row.get("user_id"):
-            keys.append(f"user_id:{row['user_id']}")
-        if row.get("anonymous_id"):
-            keys.append(f"anonymous_id:{row['anonymous_id']}")
-        found = [h for h in map(self._hash, keys) if h in hashes]
-        ids = event_identifiers(
-            orjson.loads(row["body"]), ts_ms=0, hash_key=self._key, external=self._external
-        )
+        found: list[str] = []
+        user, anonymous = row["user_id"], row["anonymous_id"]
+        if user and (h := self._hash("user_id:" + user)) in hashes:
+            found.append(h)
+        if anonymous and (h := self._hash("anonymous_id:" + anonymous)) in hashes:
+            found.append(h)
+        body = row["body"]
+        for marker in self._markers:
+            if marker in body:
+                break
+        else:  # nothing else that names a person: the body is not parsed
+            return found
+        ids = event_identifiers(orjson.loads(body), ts_ms=0, hash_key=self._key, external=self._external)
         if ids is not None:
             found.extend(h for h in map(self._hash, ids.keys) if h in hashes and h not in found)
         return found
+
+
+def _markers(paths: Iterable[str]) -> list[str]:
+    """Names the body holds when one of ``paths`` is present (``"crm_id"`` for
+    ``traits.crm_id``, ``"device"`` for ``context.device.id``): the last part of each
+    path that is not a generic ``id``, quoted as a JSON key."""
+    names = []
+    for path in paths:
+        parts = [p for p in path.split(".") if p != "id"] or ["id"]
+        names.append(f'"{parts[-1]}"')
+    return names
