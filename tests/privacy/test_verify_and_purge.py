@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,14 @@ def test_cli_purge(tmp_path: Path, settings: Settings) -> None:
     done = run(tmp_path, "privacy", "purge", env=_env(settings))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["deleted"]["events"] == 0  # nothing is two years old
+
+
+def test_the_server_purges_on_its_schedule(tmp_path: Path, sqlite_url: str) -> None:
+    settings = make_settings(tmp_path / "data", sqlite_url, retention={"purge_every_hours": 0.0003})  # ~1 s
+    with LiveServer(settings) as server:
+        privacy = server.services.capabilities["privacy"]
+        deadline = time.monotonic() + 15
+        while privacy.last_purge is None:
+            assert time.monotonic() < deadline, "the server did not purge on its schedule"
+            time.sleep(0.1)
+        assert privacy.last_purge["events"] == 0

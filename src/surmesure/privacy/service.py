@@ -248,4 +248,4 @@ class Privacy:
 def _iso(ms: int) -> str:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
