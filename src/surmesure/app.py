@@ -68,6 +68,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         services.capabilities["writer"].start()
         services.capabilities["pipeline"].start()
         services.capabilities["recommendations"].start()
+        services.capabilities["privacy"].start()
         try:
             yield
         finally:
@@ -83,7 +84,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["authorization", "content-type", "x-write-key"],
     )
     _install_error_handlers(app)
@@ -97,6 +98,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from surmesure.decisions.api import router as decisions_router
     from surmesure.events.api import router as events_router
     from surmesure.health import router as health_router
+    from surmesure.privacy.api import router as privacy_router
     from surmesure.profiles.api import router as profiles_router
     from surmesure.recommendations.api import router as recommendations_router
     from surmesure.segments.api import router as segments_router
@@ -107,6 +109,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(recommendations_router)
     app.include_router(decisions_router)
     app.include_router(segments_router)  # before profiles: /v1/profiles/{id}/segments
+    app.include_router(privacy_router)  # before profiles: /v1/profiles/{id}/export
     app.include_router(profiles_router)
     app.include_router(catalog_router)
     app.include_router(audit_router)
