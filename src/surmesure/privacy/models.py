@@ -77,7 +77,7 @@ def pending(settings: Settings) -> bool:
 
 
 def retrain(engine: sa.Engine, settings: Settings) -> str:
-    """Train a new version on the store as it is now, make it current, delete every other
+    """Train a new version on the store as it is now, make it current, delete every older
     version and the marker. ``"retrained"``, or ``"removed"`` when nothing is left to
     train on (every version is deleted: serving falls back to no model)."""
     root = _root(settings)
@@ -96,8 +96,14 @@ def retrain(engine: sa.Engine, settings: Settings) -> str:
     except BaseException:
         mark(settings, 0)  # still to do
         raise
+    # every version trained before this one may have seen the person; a later one (a
+    # scheduled training that ended meanwhile) was trained without them and may be current
+    current = artifacts.current_version(root)
+    if keep is not None and current is not None and current < keep:
+        artifacts.point_current(root, keep)  # an older training ended after this one: not it
+        current = keep
     for name in artifacts.versions(root):
-        if name != keep:
+        if name != current and (keep is None or name < keep):
             shutil.rmtree(root / name, ignore_errors=True)
     return outcome
 
