@@ -72,6 +72,8 @@ class Ranked:
     def take(self, positions: npt.ArrayLike) -> Ranked:
         """The candidates at these positions (a boolean mask or indices), in that order."""
         pos = np.arange(len(self))[np.asarray(positions)] if len(self) else np.zeros(0, dtype=np.intp)
+        if self.reasons.count(None) == len(self.reasons):  # no reasons yet (a model's candidates)
+            return Ranked(self.items[pos], self.scores[pos], (None,) * len(pos))
         return Ranked(self.items[pos], self.scores[pos], tuple(map(self.reasons.__getitem__, pos.tolist())))
 
     def sorted(self) -> Ranked:
@@ -94,12 +96,29 @@ def exclude_seen(
     """Drop items the person interacted with within ``window_days`` before ``now_ms``
     (``None``: ever), except replenishable items. Pass purchases for "already bought",
     views for "already seen" (each with its own window)."""
+    return ranked.take(_unseen(ranked.items, seen_items, seen_ms, now_ms, window_days, replenishable))
+
+
+def _unseen(
+    candidates: npt.NDArray[np.intp],
+    seen_items: npt.ArrayLike,
+    seen_ms: npt.ArrayLike,
+    now_ms: int,
+    window_days: float | None,
+    replenishable: npt.NDArray[np.bool_] | None,
+) -> npt.NDArray[np.bool_]:
+    """Per candidate: not among the items seen within the window (replenishable excepted)."""
     items = np.asarray(seen_items, dtype=np.intp).reshape(-1)
     times = np.asarray(seen_ms, dtype=np.int64).reshape(-1)
     recent = items if window_days is None else items[times >= now_ms - window_days * _DAY_MS]
     if replenishable is not None:
         recent = recent[~replenishable[recent]]
-    return ranked.take(~np.isin(ranked.items, recent))
+    if not recent.size or not candidates.size:
+        return np.ones(len(candidates), dtype=bool)
+    size = int(max(candidates.max(), recent.max())) + 1
+    seen = np.zeros(size, dtype=bool)
+    seen[recent] = True
+    return ~seen[candidates]
 
 
 def in_stock_only(ranked: Ranked, table: ItemTable) -> Ranked:
@@ -359,14 +378,17 @@ def rerank(
     """Apply ``rules`` to model candidates (ask the model for a few times ``k``) and
     return at most ``k`` items, each with a reason."""
     r = candidates.sorted()
+    keep = np.ones(len(r), dtype=bool)  # the filters on arrays, applied in one take
     if rules.exclude_bought:
-        r = exclude_seen(r, history.bought, history.bought_ms, now_ms=now_ms,
-                         window_days=rules.exclude_bought_days, replenishable=replenishable)
+        keep &= _unseen(r.items, history.bought, history.bought_ms, now_ms,
+                        rules.exclude_bought_days, replenishable)
     if rules.exclude_seen_days is None or rules.exclude_seen_days > 0:
-        r = exclude_seen(r, history.viewed, history.viewed_ms, now_ms=now_ms,
-                         window_days=rules.exclude_seen_days, replenishable=replenishable)
+        keep &= _unseen(r.items, history.viewed, history.viewed_ms, now_ms,
+                        rules.exclude_seen_days, replenishable)
     if rules.in_stock_only:
-        r = in_stock_only(r, table)
+        keep &= table.in_stock[r.items]
+    if not keep.all():
+        r = r.take(keep)
     if rules.include_categories is not None or rules.exclude_categories:
         r = filter_categories(r, table, include=rules.include_categories, exclude=rules.exclude_categories)
     if rules.labels_all or rules.labels_any is not None or rules.labels_none:
