@@ -153,7 +153,10 @@ def test_the_figures_of_a_tiny_log_match_a_hand_computation(
     shown = decide_all(admin, [uid for uid, _, _ in spec])
     # m1 clicks the offer; m2 does not
     click = track("Placement Clicked", userId="m1", properties={"decision_id": shown["m1"]["decision_id"]})
-    assert client.post("/v1/batch", json=batch(click)).status_code == 200
+    # w1 buys after the offer; m3's order names no decision of this placement
+    bought = track("Order Completed", userId="w1", properties={"decision_id": shown["w1"]["decision_id"]})
+    unrelated = track("Order Completed", userId="m3", properties={"order_id": "o-1"})
+    assert client.post("/v1/batch", json=batch(click, bought, unrelated)).status_code == 200
     server.wait_pipeline()
 
     report = admin.get(
@@ -192,6 +195,11 @@ def test_the_figures_of_a_tiny_log_match_a_hand_computation(
     clicks = {g["group"]: g for g in offer["clicks"]["groups"]}
     assert (clicks["m"]["shown"], clicks["m"]["audience"]) == (1, 2)
     assert (clicks["f"]["shown"], clicks["f"]["audience"]) == (0, 1)
+    bought_rates = {g["group"]: g for g in offer["conversions"]["groups"]}
+    assert (bought_rates["f"]["shown"], bought_rates["f"]["audience"]) == (1, 1)
+    assert (bought_rates["m"]["shown"], bought_rates["m"]["audience"]) == (0, 2)
+    plain = next(e for e in gender["shown"] if e["what"] == "plain")
+    assert sum(g["shown"] for g in plain["conversions"]["groups"]) == 0
 
 
 def test_requests_the_audit_refuses(server: LiveServer, admin: httpx.Client, client: httpx.Client) -> None:

@@ -15,12 +15,14 @@ __all__ = ["Observation", "audit_attribute", "group_of"]
 @dataclass(frozen=True)
 class Observation:
     """A person of the audience, and what one decision showed them (``what`` None:
-    nothing, e.g. a capped decision or a non-member); ``clicked`` None when unknown."""
+    nothing, e.g. a capped decision or a non-member); ``clicked`` and ``converted``
+    (did that decision lead to a click, a conversion) None when unknown."""
 
     visitor: str
     group: str
     what: str | None
     clicked: bool | None = None
+    converted: bool | None = None
 
 
 def group_of(traits: Mapping[str, Any] | None, attribute: str) -> str:
@@ -46,19 +48,21 @@ def audit_attribute(
     alpha: float,
 ) -> dict[str, Any]:
     """Per thing shown: exposure by group (people shown ÷ people of the audience), and
-    click rate by group (clicked decisions ÷ decisions shown) when clicks are known."""
+    click and conversion rates by group (decisions clicked or converted ÷ decisions
+    shown) when outcomes are known: the business figures next to the fairness ones."""
     audience: dict[str, set[str]] = {}
     shown: dict[str, dict[str, set[str]]] = {}
-    decisions: dict[str, dict[str, list[int]]] = {}
+    decisions: dict[str, dict[str, list[int]]] = {}  # what -> group -> [clicked, converted, shown]
     for o in observations:
         audience.setdefault(o.group, set()).add(o.visitor)
         if o.what is None:
             continue
         shown.setdefault(o.what, {}).setdefault(o.group, set()).add(o.visitor)
         if o.clicked is not None:
-            c = decisions.setdefault(o.what, {}).setdefault(o.group, [0, 0])
+            c = decisions.setdefault(o.what, {}).setdefault(o.group, [0, 0, 0])
             c[0] += int(o.clicked)
-            c[1] += 1
+            c[1] += int(bool(o.converted))
+            c[2] += 1
     sizes = {g: len(v) for g, v in sorted(audience.items())}
     items: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
@@ -69,19 +73,23 @@ def audit_attribute(
             min_group=min_group,
             alpha=alpha,
         )
-        clicks = None
+        clicks = conversions = None
         if what in decisions:
             per = decisions[what]
-            clicks = disparity(
-                {g: (per[g][0], per[g][1]) for g in sorted(per)},
-                min_ratio=min_ratio,
-                min_group=min_group,
-                alpha=alpha,
+            clicks, conversions = (
+                disparity(
+                    {g: (per[g][i], per[g][2]) for g in sorted(per)},
+                    min_ratio=min_ratio,
+                    min_group=min_group,
+                    alpha=alpha,
+                )
+                for i in (0, 1)
             )
         entry = {
             "what": what,
             "exposure": exposure.as_dict(),
             "clicks": clicks.as_dict() if clicks is not None else None,
+            "conversions": conversions.as_dict() if conversions is not None else None,
             "summary": _say(subject, what, attribute, exposure, min_ratio),
         }
         items.append(entry)

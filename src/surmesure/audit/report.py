@@ -89,8 +89,9 @@ def fairness_html(report: dict[str, Any]) -> str:
             parts.append(f"<p class={cls}>{escape(entry['summary'])}</p>")
             rows = []
             clicks = {g["group"]: g for g in (entry["clicks"] or {}).get("groups", [])}
+            buys = {g["group"]: g for g in (entry.get("conversions") or {}).get("groups", [])}
             for g in entry["exposure"]["groups"]:
-                c = clicks.get(g["group"])
+                c, b = clicks.get(g["group"]), buys.get(g["group"])
                 gap = g["difference"]
                 gap_text = (
                     "-"
@@ -103,12 +104,13 @@ def fairness_html(report: dict[str, Any]) -> str:
                     f"<td>{_pct(rate['estimate'])} ({_pct(rate['low'])} to {_pct(rate['high'])})</td>"
                     f"<td>{_num(g['ratio_to_reference'])}</td><td>{_num(g['exposure_ratio'])}</td>"
                     f"<td>{gap_text}</td>"
-                    f"<td>{_pct(c['rate']['estimate']) if c else '-'}</td></tr>"
+                    f"<td>{_pct(c['rate']['estimate']) if c else '-'}</td>"
+                    f"<td>{_pct(b['rate']['estimate']) if b else '-'}</td></tr>"
                 )
             parts.append(
                 f"<table><tr><th>{escape(attribute['attribute'])}</th><th>people</th><th>shown</th>"
                 "<th>exposure rate</th><th>ratio to most exposed</th><th>exposure ÷ audience share</th>"
-                "<th>gap</th><th>click rate</th></tr>" + "".join(rows) + "</table>"
+                "<th>gap</th><th>click rate</th><th>conversion rate</th></tr>" + "".join(rows) + "</table>"
             )
         if attribute["shown"]:
             parts.append(fairness_plot(attribute).decode("utf-8"))

@@ -14,7 +14,7 @@ from surmesure.audit.bubble import SHOWN_EVENTS, Shown, bubble_report, shown_lis
 from surmesure.audit.fairness import Observation, audit_attribute, group_of
 from surmesure.clock import utc_ms
 from surmesure.decisions.domain import ExperimentNotFound, PlacementNotFound
-from surmesure.decisions.results import CLICK
+from surmesure.decisions.results import CLICK, CONVERSIONS
 from surmesure.decisions.service import Decisions
 from surmesure.errors import InvalidInput
 from surmesure.events import service as events_service
@@ -24,6 +24,8 @@ from surmesure.recommendations.catalogue import read_catalogue
 __all__ = ["AttributeNotDeclared", "Audit", "InvalidAuditRequest"]
 
 _DAY_MS = 86_400_000
+#: (live profile id or None, visitor, what was shown or None, clicked, converted)
+_Seen = tuple[str | None, str, str | None, bool | None, bool | None]
 _CHUNK = 500
 
 
@@ -92,8 +94,10 @@ class Audit:
         per_attribute = []
         for attr in attributes:
             observations = [
-                Observation(visitor, group_of(traits.get(pid) if pid else None, attr), what, clicked)
-                for pid, visitor, what, clicked in people
+                Observation(
+                    visitor, group_of(traits.get(pid) if pid else None, attr), what, clicked, converted
+                )
+                for pid, visitor, what, clicked, converted in people
             ]
             per_attribute.append(
                 audit_attribute(
@@ -109,7 +113,7 @@ class Audit:
         return {
             "subject": {"kind": kind, "id": subject_id},
             "since_days": days,
-            "people": len({visitor for _, visitor, _, _ in people}),
+            "people": len({p[1] for p in people}),
             "decisions": sum(1 for p in people if p[2] is not None) if kind != "segment" else None,
             "thresholds": {
                 "min_ratio": self.options.min_ratio,
@@ -124,7 +128,7 @@ class Audit:
 
     def _decided_people(
         self, conn: sa.Connection, kind: str, subject_id: str, since: int | None
-    ) -> list[tuple[str | None, str, str | None, bool | None]]:
+    ) -> list[_Seen]:
         if kind == "placement" and subject_id not in self.decisions.placements(conn):
             raise PlacementNotFound(f"no placement {subject_id!r}", placement=subject_id)
         if kind == "experiment" and subject_id not in self.decisions.experiments(conn):
@@ -139,21 +143,26 @@ class Audit:
         for r in rows:
             if r.person not in visitor_of:
                 visitor_of[r.person] = self._visitor(conn, r)
-        clicked = self._clicked(conn, visitor_of, {r.decision_id for r in rows if r.suppressed is None})
-        out: list[tuple[str | None, str, str | None, bool | None]] = []
+        clicked, converted = self._outcomes(
+            conn, visitor_of, {r.decision_id for r in rows if r.suppressed is None}
+        )
+        out: list[_Seen] = []
         for r in rows:
             visitor = visitor_of[r.person]
             pid = visitor if ":" not in visitor else None
             if r.suppressed is not None:
-                out.append((pid, visitor, None, None))
+                out.append((pid, visitor, None, None, None))
                 continue
             what = (r.arm or "holdout") if kind == "experiment" else r.variant
-            out.append((pid, visitor, what, r.decision_id in clicked))
+            out.append((pid, visitor, what, r.decision_id in clicked, r.decision_id in converted))
         return out
 
-    def _clicked(self, conn: sa.Connection, visitor_of: dict[str, str], wanted: set[str]) -> set[str]:
-        """The decisions a ``Placement Clicked`` event names (attribution at read time,
-        as the experiments' results do)."""
+    def _outcomes(
+        self, conn: sa.Connection, visitor_of: dict[str, str], wanted: set[str]
+    ) -> tuple[set[str], set[str]]:
+        """The decisions a ``Placement Clicked`` event names, and those a conversion
+        (``Order Completed``, ``Placement Converted``) names: attribution at read time,
+        as the experiments' results do."""
         keys = set(visitor_of)
         pids = [v for v in set(visitor_of.values()) if ":" not in v]
         for person_keys in self.decisions.source.keys(conn, pids).values():
@@ -161,17 +170,18 @@ class Audit:
         users = sorted(k.split(":", 1)[1] for k in keys if k.startswith("user_id:"))
         anons = sorted(k.split(":", 1)[1] for k in keys if k.startswith("anonymous_id:"))
         clicked: set[str] = set()
+        converted: set[str] = set()
         for start in range(0, max(len(users), len(anons)), _CHUNK):
             for event in events_service.events_of(
                 conn, users[start : start + _CHUNK], anons[start : start + _CHUNK]
             ):
-                if event.event != CLICK:
+                if event.event != CLICK and event.event not in CONVERSIONS:
                     continue
                 props = orjson.loads(event.body).get("properties") or {}
                 decision_id = str(props.get("decision_id", "")) if isinstance(props, dict) else ""
                 if decision_id in wanted:
-                    clicked.add(decision_id)
-        return clicked
+                    (clicked if event.event == CLICK else converted).add(decision_id)
+        return clicked, converted
 
     def _visitor(self, conn: sa.Connection, row: Any) -> str:
         id_type, _, value = str(row.person).partition(":")
@@ -181,9 +191,7 @@ class Audit:
                 return pid
         return str(row.profile_id or row.person)
 
-    def _segment_people(
-        self, conn: sa.Connection, segment_id: str
-    ) -> list[tuple[str | None, str, str | None, bool | None]]:
+    def _segment_people(self, conn: sa.Connection, segment_id: str) -> list[_Seen]:
         segments = self.decisions.segments
         members: set[str] = set()
         after = ""
@@ -193,13 +201,13 @@ class Audit:
             if not page["next_after"]:
                 break
             after = page["next_after"]
-        out: list[tuple[str | None, str, str | None, bool | None]] = []
+        out: list[_Seen] = []
         after = ""
         while True:
             ids = self.decisions.source.live_ids(conn, after, 5000)
             if not ids:
                 break
-            out.extend((pid, pid, "member" if pid in members else None, None) for pid in ids)
+            out.extend((pid, pid, "member" if pid in members else None, None, None) for pid in ids)
             after = ids[-1]
         return out
 
