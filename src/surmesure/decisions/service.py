@@ -36,6 +36,7 @@ from surmesure.decisions.domain import (
     parse_experiment,
     parse_placement,
 )
+from surmesure.decisions.log import DecisionLog
 from surmesure.decisions.policies import Policies
 from surmesure.decisions.render import Renderer, check_template
 from surmesure.decisions.results import Attribution, results
@@ -88,6 +89,7 @@ class Decisions:
         self.renderer = Renderer()
         self._key = settings.identity.hash_key.get_secret_value().encode()
         self.policies = Policies(clock, self.attribution)  # the bandits, refreshed every minute
+        self.log = DecisionLog(engine)
         self._placements: dict[tuple[str, int], tuple[Placement, dict[str, Condition]]] = {}
         self._experiments: dict[tuple[str, int], Experiment] = {}
 
@@ -190,8 +192,7 @@ class Decisions:
                 "slot": placement.slot, "personalized": person.personalized}  # fmt: skip
         if capped is not None:
             row.update(suppressed=capped.reason, reason=capped.reason)
-            with db.writing(self.engine) as conn:
-                store.log_decision(conn, row)
+            self.log.write(row)
             return {
                 **base,
                 "suppressed": True,
@@ -224,10 +225,8 @@ class Decisions:
         if variant is not None:
             answer.update(self._content(variant, person, who, context, why))
         row.update(variant=variant.id if variant else None, reason="; ".join(why))
-        with db.writing(self.engine) as conn:
-            store.log_decision(conn, row)
-            if exposure is not None and row["experiment_id"]:
-                store.record_exposures(conn, row["experiment_id"], everyone, exposure)
+        exposed = (row["experiment_id"], everyone, exposure) if exposure and row["experiment_id"] else None
+        self.log.write(row, exposed)  # with the concurrent decisions, in one transaction
         experiment_view = (
             {"id": row["experiment_id"], "arm": row["arm"], "holdout": row["arm"] == "holdout"}
             if row["experiment_id"] else None

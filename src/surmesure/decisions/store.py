@@ -31,6 +31,7 @@ __all__ = [
     "exposures_of",
     "load_definitions",
     "log_decision",
+    "log_decisions",
     "placements",
     "record_exposures",
     "save_definition",
@@ -122,6 +123,12 @@ def save_definition(
 
 def log_decision(conn: sa.Connection, row: dict[str, Any]) -> None:
     conn.execute(sa.insert(decisions).values(row))
+
+
+def log_decisions(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Several decisions at once (rows with the same keys)."""
+    if rows:
+        conn.execute(sa.insert(decisions), list(rows))
 
 
 def count_decisions(
