@@ -13,7 +13,9 @@ at ``--connections`` keep-alive connections (the client of ``recommend_http.py``
 * ``POST /v1/decide`` with the secret key, for a random person: a known user (by
   ``user_id``) or an anonymous visitor (a random ``anonymous_id``, half of the requests).
 
-Prints req/s, p50 and p99 per round and their medians, and the ratio decide / healthz.
+Prints req/s, p50 and p99 per round and their medians, the ratio decide / healthz, and
+the server process's CPU milliseconds per request (user + system, from ``/proc``): on a
+shared machine req/s moves with everyone else's load, CPU per request much less.
 
 **Regret.** Visitors are demo people (``surmesure.demo.generator``, drawn in proportion to
 their latent visit rate) deciding on a banner placement with one variant per promoted
@@ -98,6 +100,23 @@ async def _drive_posts(
     await drive(port, requests, connections, seconds, out)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The server process's user + system CPU time (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ms(pid: int, run: Any) -> tuple[Measure, float]:
+    """Run a measurement; its result and the server's CPU milliseconds per request
+    (what the machine's other load does not change, unlike req/s)."""
+    before = _cpu_seconds(pid)
+    m = run()
+    return m, (_cpu_seconds(pid) - before) * 1e3 / max(m.requests, 1)
+
+
 def measure_decide(port: int, bodies: list[bytes], *, connections: int, seconds: float) -> Measure:
     out = Measure("/v1/decide")
     asyncio.run(_drive_posts(port, bodies, connections, seconds, out))
@@ -141,14 +160,21 @@ def run_http(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             measure(port, "warm-up", ["/healthz"], seconds=args.warmup, **kw)
             measure_decide(port, bodies, seconds=args.warmup, **kw)
             rounds: list[tuple[Measure, Measure]] = []
+            cpu: list[tuple[float, float]] = []
             for n in range(args.rounds):
-                health = measure(port, "/healthz", ["/healthz"], seconds=args.seconds, **kw)
-                decide = measure_decide(port, bodies, seconds=args.seconds, **kw)
+                pid = process.pid
+                health, health_cpu = _cpu_ms(
+                    pid, lambda: measure(port, "/healthz", ["/healthz"], seconds=args.seconds, **kw)
+                )
+                decide, decide_cpu = _cpu_ms(
+                    pid, lambda: measure_decide(port, bodies, seconds=args.seconds, **kw)
+                )
                 rounds.append((health, decide))
-                for m in (health, decide):
+                cpu.append((health_cpu, decide_cpu))
+                for m, c in ((health, health_cpu), (decide, decide_cpu)):
                     console.print(
                         f"round {n + 1} {m.name:<12} {m.rate:8.0f} req/s  p50 {m.quantile(0.5):6.2f} ms  "
-                        f"p99 {m.quantile(0.99):6.2f} ms"
+                        f"p99 {m.quantile(0.99):6.2f} ms  server CPU {c:5.2f} ms/req"
                     )
         finally:
             process.terminate()
@@ -159,13 +185,15 @@ def run_http(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "rps": statistics.median(r[i].rate for r in rounds),
             "p50_ms": statistics.median(r[i].quantile(0.5) for r in rounds),
             "p99_ms": statistics.median(r[i].quantile(0.99) for r in rounds),
+            "cpu_ms_per_request": statistics.median(c[i] for c in cpu),
         }
     figures["ratio"] = figures["decide"]["rps"] / figures["healthz"]["rps"]
     console.print(f"\n[bold]medians of {args.rounds}[/] at {args.connections} connections:")
     for name in ("healthz", "decide"):
         f = figures[name]
         console.print(
-            f"  {name:<10} {f['rps']:8.0f} req/s  p50 {f['p50_ms']:6.2f} ms  p99 {f['p99_ms']:6.2f} ms"
+            f"  {name:<10} {f['rps']:8.0f} req/s  p50 {f['p50_ms']:6.2f} ms  p99 {f['p99_ms']:6.2f} ms  "
+            f"server CPU {f['cpu_ms_per_request']:5.2f} ms/req"
         )
     console.print(f"  ratio decide / healthz: [bold]{figures['ratio']:.2f}[/]")
     return figures

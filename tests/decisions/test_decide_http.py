@@ -276,3 +276,39 @@ def test_a_clear_winner_is_called_by_the_always_valid_test(
     assert comparison["significant"] is True
     assert comparison["difference"]["low"] > 0
     assert comparison["verdict"].startswith("b differs from a")
+
+
+def test_targeting_by_a_segment_evaluates_the_segments_it_reads_live(
+    server: LiveServer, client: httpx.Client, admin: httpx.Client
+) -> None:
+    segments = {
+        "pros": {"condition": {"field": "traits.plan", "eq": "pro"}},
+        "loyal": {"condition": {"and": [{"segment": "pros"}, {"field": "traits.visits", "gte": 3}]}},
+        "elsewhere": {"condition": {"count": {"event": "Order Completed", "within_days": 7}, "gte": 1}},
+    }
+    place = {
+        "channel": "web",
+        "slot": "hero",
+        "variants": [
+            {"id": "loyal", "when": {"segment": "loyal"}, "priority": 5, "content": {"text": "Loyal"}},
+            {"id": "plain", "content": {"text": "Plain"}},
+        ],
+        "fallback": "plain",
+    }
+    assert (
+        admin.put("/v1/definitions", json={"segments": segments, "placements": {"hero": place}}).status_code
+        == 200
+    )
+    people = {
+        "ann": {"plan": "pro", "visits": 5},
+        "bob": {"plan": "free", "visits": 9},
+        "cat": {"plan": "pro"},
+    }
+    events = [identify(u, traits=t, context=CONSENT) for u, t in people.items()]
+    assert client.post("/v1/batch", json=batch(*events)).status_code == 200
+    server.wait_pipeline()
+    shown = {u: admin.post("/v1/decide", json={"placement": "hero", "user_id": u}).json() for u in people}
+    assert shown["ann"]["variant"] == "loyal"  # loyal reads pros, which is evaluated with it
+    assert shown["ann"]["reason"].endswith("targeted: loyal matches segment loyal")
+    assert shown["bob"]["variant"] == "plain"
+    assert shown["cat"]["variant"] == "plain"

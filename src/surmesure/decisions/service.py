@@ -10,7 +10,7 @@ log with its propensity and reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,7 +46,7 @@ from surmesure.profiles.service import ProfileService
 from surmesure.recommendations.service import Recommendations, Who
 from surmesure.segments.definitions import Definition, evaluation_order
 from surmesure.segments.evaluate import Person, evaluate, feature_view
-from surmesure.segments.rules import Condition
+from surmesure.segments.rules import Condition, referenced_segments
 from surmesure.segments.service import ProfileSource, Segments
 
 __all__ = ["NO_CONSENT", "NO_PERSON", "Decisions"]
@@ -388,7 +388,7 @@ class Decisions:
                 f"__{vid}": Definition(f"__{vid}", "segment", {}, condition=c)
                 for vid, c in conditions.items()
             }
-            order = evaluation_order({**known, **adhoc})
+            order = evaluation_order({**_needed(known, conditions.values()), **adhoc})
             values = self.segments.evaluate_people(conn, [person.profile_id], order, now_ms)
         return {vid for vid in conditions if (f"__{vid}", person.profile_id) in values}
 
@@ -420,6 +420,20 @@ class Decisions:
             "kind": experiment.kind,
             **results(self.attribution(experiment_id), arms, tau2, alpha),
         }
+
+
+def _needed(known: Mapping[str, Definition], conditions: Iterable[Condition]) -> dict[str, Definition]:
+    """The segments these conditions read, and the ones those read: only they are
+    evaluated for a decision (not every segment defined)."""
+    needed: dict[str, Definition] = {}
+    stack = [sid for c in conditions for sid in referenced_segments(c)]
+    while stack:
+        sid = stack.pop()
+        if sid in needed or sid not in known:
+            continue
+        needed[sid] = known[sid]
+        stack.extend(r for c in known[sid].conditions() for r in referenced_segments(c))
+    return needed
 
 
 def _describe(condition: Any) -> str:

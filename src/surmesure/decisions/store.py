@@ -165,16 +165,19 @@ def record_exposures(
     conn: sa.Connection, experiment_id: str, identifiers: Iterable[str], row: dict[str, Any]
 ) -> None:
     """The first exposure of each identifier not yet recorded (existing rows are kept)."""
-    known = {r.identifier for r in exposures_of(conn, experiment_id, identifiers)}
-    new = [{**row, "experiment_id": experiment_id, "identifier": i} for i in sorted(set(identifiers) - known)]
-    if not new:
+    wanted = sorted(set(identifiers))
+    if not wanted:
         return
-    if conn.dialect.name == "postgresql":  # two first decisions at once: the earlier row stays
-        conn.execute(pg_insert(exposures).on_conflict_do_nothing(), new)
+    rows = [{**row, "experiment_id": experiment_id, "identifier": i} for i in wanted]
+    if conn.dialect.name == "postgresql":  # a row already there (an earlier exposure) stays
+        conn.execute(pg_insert(exposures).on_conflict_do_nothing(), rows)
     elif conn.dialect.name == "sqlite":
-        conn.execute(sqlite_insert(exposures).on_conflict_do_nothing(), new)
+        conn.execute(sqlite_insert(exposures).on_conflict_do_nothing(), rows)
     else:
-        conn.execute(sa.insert(exposures), new)
+        known = {r.identifier for r in exposures_of(conn, experiment_id, wanted)}
+        new = [r for r in rows if r["identifier"] not in known]
+        if new:
+            conn.execute(sa.insert(exposures), new)
 
 
 def decisions_of_experiment(conn: sa.Connection, experiment_id: str) -> list[sa.Row[Any]]:
