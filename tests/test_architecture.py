@@ -47,6 +47,7 @@ CAPABILITY_RANK = {
     "decisions": 6,
     "privacy": 8,  # exports and erases a person from every capability below it
     "audit": 7,
+    "preferences": 9,  # the preference centre: consent, links, "why" over the logs below it
 }
 COMPOSITION = frozenset({"app", "cli", "pipeline", "demo"})
 #: the edges and internals of a capability that no other capability may import

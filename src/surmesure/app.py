@@ -98,6 +98,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from surmesure.decisions.api import router as decisions_router
     from surmesure.events.api import router as events_router
     from surmesure.health import router as health_router
+    from surmesure.preferences.api import router as preferences_router
+    from surmesure.preferences.web import router as preference_pages
     from surmesure.privacy.api import router as privacy_router
     from surmesure.profiles.api import router as profiles_router
     from surmesure.recommendations.api import router as recommendations_router
@@ -110,6 +112,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     app.include_router(decisions_router)
     app.include_router(segments_router)  # before profiles: /v1/profiles/{id}/segments
     app.include_router(privacy_router)  # before profiles: /v1/profiles/{id}/export
+    app.include_router(preferences_router)  # before profiles: /v1/profiles/{id}/consent, /why
+    app.include_router(preference_pages)  # the preference centre: /privacy/preferences, /privacy/why
     app.include_router(profiles_router)
     app.include_router(catalog_router)
     app.include_router(audit_router)

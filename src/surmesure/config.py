@@ -8,10 +8,11 @@ outside demo mode.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -124,12 +125,77 @@ class IdentitySettings(BaseModel):
     affinity_half_life_days: float = Field(default=30.0, gt=0)
 
 
+class PurposeSettings(BaseModel):
+    """A purpose a deployment declares beyond the three built-in ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    basis: Literal["consent", "legitimate_interest"] = "consent"
+    default: bool | None = Field(
+        default=None,
+        description="Allowed before the person chooses; None: from the basis. Never true under `consent`.",
+    )
+    title: str = Field(default="", max_length=80, description="Its name in the preference centre.")
+    description: str = Field(default="", max_length=500, description="What it is for, in plain words.")
+
+    @model_validator(mode="after")
+    def _lawful_default(self) -> PurposeSettings:
+        if self.basis == "consent" and self.default:
+            raise ValueError("a purpose based on consent is off until granted: default must be false")
+        return self
+
+
 class ConsentSettings(BaseModel):
     """Legal basis per purpose: `consent` means off unless granted; others mean on unless refused."""
 
     analytics: Literal["consent", "legitimate_interest"] = "legitimate_interest"
     personalization: Literal["consent", "legitimate_interest"] = "consent"
     marketing: Literal["consent", "legitimate_interest"] = "consent"
+    # excluded from model_dump(): code that reads the three bases as a dict keeps working
+    purposes: dict[str, PurposeSettings] = Field(
+        default_factory=dict,
+        exclude=True,
+        max_length=20,
+        description="Purposes a deployment declares: [consent.purposes.<name>] basis, default, title.",
+    )
+
+    @field_validator("purposes")
+    @classmethod
+    def _purpose_names(cls, value: dict[str, PurposeSettings]) -> dict[str, PurposeSettings]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{1,39}", name):
+                raise ValueError(f"purpose {name!r}: 2-40 characters of a-z 0-9 _, starting with a letter")
+            if name in ("analytics", "personalization", "marketing"):
+                raise ValueError(f"purpose {name!r} is built in: set its basis as consent.{name}")
+        return value
+
+    def bases(self) -> dict[str, Literal["consent", "legitimate_interest"]]:
+        """Every purpose (built in, then declared) and its legal basis."""
+        out: dict[str, Literal["consent", "legitimate_interest"]] = {
+            "analytics": self.analytics,
+            "personalization": self.personalization,
+            "marketing": self.marketing,
+        }
+        out.update((name, p.basis) for name, p in self.purposes.items())
+        return out
+
+    def defaults(self) -> dict[str, bool]:
+        """Every purpose and whether it is allowed before the person chooses."""
+        out = {name: basis == "legitimate_interest" for name, basis in self.bases().items()}
+        out.update((name, p.default) for name, p in self.purposes.items() if p.default is not None)
+        return out
+
+
+class PreferenceSettings(BaseModel):
+    """The preference centre and "why am I seeing this" (docs/privacy.md)."""
+
+    link_ttl_hours: float = Field(
+        default=168.0,
+        gt=0,
+        le=2160,
+        description="How long a signed preference-centre link stays valid (7 days; at most 90).",
+    )
+    why_limit: int = Field(default=20, ge=1, le=200, description="Decisions and answers shown by default.")
 
 
 class PrivacySettings(BaseModel):
@@ -154,7 +220,9 @@ class RetentionSettings(BaseModel):
     conflicts_days: int = Field(default=30, ge=0, description="messageId conflicts (`event_conflicts`).")
     dead_letters_days: int = Field(default=90, ge=0, description="Pipeline dead letters.")
     decisions_days: int = Field(
-        default=395, ge=0, description="The decision log and experiment exposures (13 months)."
+        default=395,
+        ge=0,
+        description="The decision log, exposures and recommendation answers shown (13 months).",
     )
     merges_days: int = Field(
         default=730, ge=0, description="The merge log; an older merge can no longer be undone."
@@ -296,6 +364,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    preferences: PreferenceSettings = Field(default_factory=PreferenceSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

@@ -31,6 +31,7 @@ from surmesure.events import store as event_store
 from surmesure.events.domain import Limits
 from surmesure.events.service import Ingestor
 from surmesure.events.writer import GroupCommitWriter, outbox_events
+from surmesure.preferences.service import Preferences
 from surmesure.privacy.service import Privacy
 from surmesure.privacy.tombstones import Tombstones
 from surmesure.profiles import store as profile_store
@@ -102,6 +103,10 @@ def build_capabilities(services: Services) -> None:
     services.capabilities["decisions"] = Decisions(
         services.engine, settings, services.clock, services.capabilities["profiles"],
         services.capabilities["segments"], services.capabilities["recommendations"], ProfileRows(),
+    )  # fmt: skip
+    services.capabilities["preferences"] = Preferences(
+        services.engine, settings, services.clock, services.capabilities["profiles"],
+        services.capabilities["ingestor"],
     )  # fmt: skip
     services.capabilities["privacy"] = Privacy(
         services.engine, settings, services.clock, services.capabilities["profiles"], tombstones,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from surmesure.decisions import store
 
-__all__ = ["TABLES", "erase_person", "export_person", "purge"]
+__all__ = ["TABLES", "erase_person", "export_person", "purge", "recent"]
 
 #: the tables these functions cover (``privacy`` checks every table with a person column is covered)
 TABLES = ("decisions", "exposures")
@@ -77,3 +77,16 @@ def purge(conn: sa.Connection, *, decisions_before_ms: int | None) -> dict[str, 
         "decisions": int(conn.execute(d.delete().where(d.c.at_ms < decisions_before_ms)).rowcount or 0),
         "exposures": int(conn.execute(e.delete().where(e.c.at_ms < decisions_before_ms)).rowcount or 0),
     }
+
+
+def recent(
+    conn: sa.Connection, profile_ids: Iterable[str], keys: Iterable[str], limit: int
+) -> list[dict[str, Any]]:
+    """The person's latest decisions, newest first ("why am I seeing this")."""
+    d = store.decisions
+    found: dict[str, dict[str, Any]] = {}
+    for column, values in ((d.c.profile_id, profile_ids), (d.c.person, keys)):
+        for chunk in _chunks(values):
+            query = sa.select(d).where(column.in_(chunk)).order_by(d.c.at_ms.desc()).limit(limit)
+            found.update((r["decision_id"], dict(r)) for r in conn.execute(query).mappings())
+    return sorted(found.values(), key=lambda r: (r["at_ms"], r["decision_id"]), reverse=True)[:limit]

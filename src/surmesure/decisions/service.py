@@ -242,14 +242,14 @@ class Decisions:
         return utc_ms(self.clock.now())
 
     def _person(self, conn: sa.Connection, who: Who | None, context: Mapping[str, Any]) -> _Someone:
-        bases = self.settings.consent.model_dump()
+        bases = self.settings.consent.defaults()
         asked = consent_from_context(dict(context)).get("personalization")
         if who is None:
             return _Someone("anonymous:" + new_id())  # nobody named: nothing to personalize
         candidates = self.profiles.candidate_keys(who.value, who.id_type)
         pid = self.profiles.resolve_id(conn, who.value, who.id_type)
         if pid is None:
-            allowed = asked if asked is not None else bases["personalization"] == "legitimate_interest"
+            allowed = asked if asked is not None else bases["personalization"]
             return _Someone(candidates[0] if candidates else who.value, personalized=bool(allowed))
         keys = self.source.keys(conn, [pid]).get(pid, [])
         key = next((k for k in candidates if k in keys), candidates[0] if candidates else f"profile_id:{pid}")
@@ -379,7 +379,7 @@ class Decisions:
 
     def _matching(self, conditions: Mapping[str, Condition], person: _Someone, now_ms: int) -> set[str]:
         if person.profile_id is None:
-            bases = self.settings.consent.model_dump()
+            bases = self.settings.consent.defaults()
             empty = Person("", {}, {}, effective_consent({}, bases), [])
             return {vid for vid, c in conditions.items() if evaluate(c, empty, now_ms)}
         with self.engine.connect() as conn:

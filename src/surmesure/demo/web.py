@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from surmesure.config import DEMO_WRITE_KEY
@@ -96,6 +96,23 @@ def _visitor(request: Request) -> str:
     """The browser's anonymousId (shop.js mirrors the tracker's into a cookie), else a new one."""
     value = request.cookies.get(_VISITOR_COOKIE, "").strip()
     return value[:255] if value else str(uuid.uuid4())
+
+
+@router.get("/demo/preferences")
+def preference_centre(request: Request, services: ServicesDep, why: int = 0) -> Response:
+    """The visitor's preference centre: a signed link made here, on the server, for the
+    browser's own anonymous id (a deployment does the same with the secret key)."""
+    from surmesure.preferences.service import Person, Preferences
+
+    centre: Preferences = services.capabilities["preferences"]
+    visitor = _visitor(request)
+    with services.engine.connect() as conn:
+        pid = services.capabilities["profiles"].resolve_id(conn, visitor, "anonymous_id")
+    link = centre.link(Person("anonymous_id", visitor, pid))
+    response = RedirectResponse(link["why_url" if why else "url"], status_code=303)
+    if request.cookies.get(_VISITOR_COOKIE) != visitor:
+        response.set_cookie(_VISITOR_COOKIE, visitor, max_age=31_536_000, samesite="lax")
+    return response
 
 
 @router.get("/demo/experiment")

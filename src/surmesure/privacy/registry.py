@@ -18,6 +18,7 @@ from surmesure.events import rights as events_rights
 from surmesure.privacy import store as privacy_store
 from surmesure.privacy.domain import PERSON_COLUMNS, PERSON_CONTENT, Person
 from surmesure.profiles import rights as profiles_rights
+from surmesure.recommendations import rights as recommendations_rights
 from surmesure.segments import rights as segments_rights
 
 __all__ = ["HANDLERS", "Handler", "person_tables", "uncovered"]
@@ -50,6 +51,12 @@ HANDLERS: tuple[Handler, ...] = (
         decisions_rights.TABLES,
         lambda conn, p: decisions_rights.export_person(conn, p.profile_ids, p.keys),
         lambda conn, p: decisions_rights.erase_person(conn, p.profile_ids, p.keys),
+    ),
+    Handler(
+        "recommendations",
+        recommendations_rights.TABLES,
+        lambda conn, p: recommendations_rights.export_person(conn, p.profile_ids, p.cache_keys()),
+        lambda conn, p: recommendations_rights.erase_person(conn, p.profile_ids, p.cache_keys()),
     ),
     Handler(
         "segments",

@@ -9,6 +9,7 @@ from surmesure.config import RetentionSettings
 from surmesure.decisions import rights as decisions_rights
 from surmesure.events import rights as events_rights
 from surmesure.profiles import rights as profiles_rights
+from surmesure.recommendations import rights as recommendations_rights
 
 __all__ = ["cutoffs", "purge"]
 
@@ -45,5 +46,7 @@ def purge(conn: Any, retention: RetentionSettings, now_ms: int) -> dict[str, int
         )
     )
     counts.update(decisions_rights.purge(conn, decisions_before_ms=cuts["decisions"]))
+    # the answers shown to people are part of the decision log
+    counts.update(recommendations_rights.purge(conn, before_ms=cuts["decisions"]))
     counts.update(profiles_rights.purge(conn, merges_before_ms=cuts["merges"]))
     return counts

@@ -117,6 +117,8 @@ class Privacy:
         (``retrain``: ``now`` trains here, ``background`` in a process of its own,
         ``mark`` only leaves the marker for the server)."""
         now_ms = utc_ms(self.clock.now())
+        if self.recommendations is not None:
+            self.recommendations.shown.flush()  # answers still queued are erased with the rest
         with db.writing(self.engine) as conn:
             person = self.person(conn, identifier, id_type)
             first_ms = events_rights.first_received(conn, person.user_ids, person.anonymous_ids)

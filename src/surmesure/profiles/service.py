@@ -54,6 +54,8 @@ class Recent:
     bodies: list[dict[str, Any]] | None
     #: the profile's effective consent per purpose (empty without a profile)
     consent: dict[str, bool] = field(default_factory=dict)
+    #: the profile's recorded choices per purpose (``granted``, ``at_ms``, ``source``)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 def _iso(ms: int | None) -> str | None:
@@ -146,8 +148,8 @@ class ProfileService:
 
     def _view(self, row: dict[str, Any], keys: list[str], merges: list[dict[str, Any]]) -> dict[str, Any]:
         now_ms = utc_ms(self.clock.now())
-        bases = self.settings.consent.model_dump()
-        allowed = effective_consent(row["consent"], bases)
+        bases = self.settings.consent.bases()
+        allowed = effective_consent(row["consent"], self.settings.consent.defaults())
         consent = {
             purpose: {
                 "allowed": allowed[purpose],
@@ -222,18 +224,18 @@ class ProfileService:
                 keys = [str(r[0]) for r in db.fetch(conn, _sql(conn, _KEYS_OF), (pid,))]
                 users = [k.split(":", 1)[1] for k in keys if key_type(k) == USER]
                 anons = [k.split(":", 1)[1] for k in keys if key_type(k) == ANON]
-                key, allowed = pid, effective_consent(consent, self.settings.consent.model_dump())
+                key, allowed = pid, effective_consent(consent, self.settings.consent.defaults())
             else:
                 users = [identifier] if id_type in (None, USER) else []
                 anons = [identifier] if id_type in (None, ANON) else []
-                key, allowed = f"{id_type or 'id'}:{identifier}", {}
+                key, allowed, consent = f"{id_type or 'id'}:{identifier}", {}, {}
             latest, count = events_service.latest_stamp(conn, users, anons)
             stamp = (latest, count, hash((tuple(sorted(users)), tuple(sorted(anons)))))
             if have is not None and have(key, stamp):
-                return Recent(key, found is not None, stamp, None, allowed)
+                return Recent(key, found is not None, stamp, None, allowed, consent)
             found_rows = events_service.latest_bodies(conn, users, anons, limit=limit)
         bodies = [{"seq": seq, **orjson.loads(body)} for seq, body in found_rows]
-        return Recent(key, found is not None, stamp, bodies, allowed)
+        return Recent(key, found is not None, stamp, bodies, allowed, consent)
 
     def _resolve_fast(
         self, conn: sa.Connection, identifier: str, id_type: str | None

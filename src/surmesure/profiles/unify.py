@@ -23,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 
 from surmesure.config import Settings
-from surmesure.consent.domain import consent_from_context, merge_consent
+from surmesure.consent.domain import CONTEXT_KEYS, allowed, fold_context
 from surmesure.events import service as events_service
 from surmesure.ids import new_id
 from surmesure.profiles import features, store
@@ -68,6 +68,8 @@ class Unifier:
         caps.update({x.name: x.max_per_profile for x in ident.external_ids})
         self.caps = Caps(caps)
         self.half_life_days = ident.affinity_half_life_days
+        self.bases = settings.consent.bases()  # recorded with every choice
+        self.analytics_default = settings.consent.defaults()["analytics"]  # profiled before a choice
         #: what the pipeline worker remembers between steps; see ``profiles/cache.py``
         self.cache: UnifyCache[ProfileState] = UnifyCache()
 
@@ -376,7 +378,7 @@ class Unifier:
         return out
 
     def _fold(self, profile: ProfileState, evs: Sequence[_Event]) -> None:
-        features.fold(profile.features, ((ev.ts_ms, ev.body) for ev in evs), self.half_life_days)
+        profiled: list[tuple[int, dict[str, Any]]] = []
         for ev in evs:
             body = ev.body
             profile.last_seq = max(profile.last_seq, ev.seq)
@@ -387,10 +389,11 @@ class Unifier:
                         profile.traits[key] = value
                         profile.trait_times[key] = stamp
             context = body.get("context")
-            if isinstance(context, dict):
-                choices = consent_from_context(context)
-                if choices:
-                    profile.consent = merge_consent(profile.consent, choices, at_ms=ev.ts_ms, source="event")
+            if isinstance(context, dict) and context.keys() & CONTEXT_KEYS:
+                profile.consent = fold_context(profile.consent, context, at_ms=ev.ts_ms, bases=self.bases)
+            if allowed(profile.consent, "analytics", self.analytics_default):  # else not profiled
+                profiled.append((ev.ts_ms, body))
+        features.fold(profile.features, profiled, self.half_life_days)
 
     def _rebuild(
         self,

@@ -34,6 +34,7 @@ from . import artifacts
 from .catalogue import display, item_table, read_catalogue
 from .errors import NoModel
 from .serving import Prepared, Query, Served, answer, prepare
+from .shown import ShownLog
 from .signals import Visitor, visitor_from_bodies
 from .training import train_in_process
 
@@ -63,6 +64,16 @@ class _Kept:
 
 
 @dataclass(frozen=True, slots=True)
+class _Consent:
+    """Who a request named, as its answer is logged, and their profile's consent."""
+
+    key: str  # their profile id, else ``type:value`` of the identifier
+    profile_id: str | None
+    allowed: bool | None  # the profile's effective personalization consent (None: no profile)
+    choice: Mapping[str, Any] | None  # the profile's recorded personalization choice
+
+
+@dataclass(frozen=True, slots=True)
 class Who:
     value: str
     id_type: str | None = None  # one of ID_TYPES, or None: any identifier
@@ -89,6 +100,8 @@ class Recommendations:
         # person key → their visitor, kept while their events keep the stamp
         self._visitors: OrderedDict[str, _Kept] = OrderedDict()
         self._visitors_lock = threading.Lock()
+        #: the answers shown to named people, for "why am I seeing this"
+        self.shown = ShownLog(engine)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -116,6 +129,7 @@ class Recommendations:
             self._training.terminate()  # a version is renamed into place whole, or not at all
             self._training.join(timeout)
             self._training = None
+        self.shown.stop()
 
     def _watch(self) -> None:
         interval = self.settings.recommendations.reload_check_seconds
@@ -214,14 +228,19 @@ class Recommendations:
         have), or, before the pipeline has made one, by the identifier itself."""
         return self._read(who)[0].visitor
 
-    def _read(self, who: Who) -> tuple[_Kept, bool | None]:
-        """The visitor (kept), and the personalization consent of their profile (None:
-        no profile). One connection; the events are parsed again only when they changed
-        since the last request for the person (a small LRU keyed by the person, checked
-        against the latest ``seq``, the count of their events and their identifiers)."""
+    def _read(self, who: Who) -> tuple[_Kept, _Consent]:
+        """The visitor (kept), and the personalization consent of their profile. One
+        connection; the events are parsed again only when they changed since the last
+        request for the person (a small LRU keyed by the person, checked against the
+        latest ``seq``, the count of their events and their identifiers)."""
         limit = self.settings.recommendations.history_events
         recent = self.profiles.recent(who.value, id_type=who.id_type, limit=limit, have=self._have)
-        consent = recent.consent.get("personalization", False) if recent.has_profile else None
+        consent = _Consent(
+            recent.key,
+            recent.key if recent.has_profile else None,
+            recent.consent.get("personalization", False) if recent.has_profile else None,
+            recent.state.get("personalization"),
+        )
         if recent.bodies is None:
             with self._visitors_lock:
                 hit = self._visitors.get(recent.key)
@@ -265,15 +284,24 @@ class Recommendations:
         kept.prepared = (weakref.ref(served), prepared)  # two requests may both compute it: equal
         return prepared
 
-    def personalization_allowed(self, visitor: Visitor, profile_consent: bool | None) -> bool:
+    def personalization_allowed(
+        self, visitor: Visitor, profile_consent: bool | None, profile_choice: Mapping[str, Any] | None = None
+    ) -> bool:
         """Consent at decision time: the latest explicit choice of the visitor's recent
-        events; else the profile's (an older choice); else the legal basis of
-        ``consent.personalization`` (``consent``: off until granted)."""
+        events (the pipeline may not have folded it yet), unless the profile holds a
+        choice as recent (at equal times the stricter wins: a refusal kept when two
+        profiles were merged is dated at the later of their choices); else the
+        profile's; else the default of ``consent.personalization``."""
         if visitor.personalization is not None:
+            if profile_choice is not None and (
+                int(profile_choice.get("at_ms", 0)),
+                not profile_choice.get("granted"),
+            ) >= (visitor.personalization_at or 0, not visitor.personalization):
+                return bool(profile_choice.get("granted"))
             return visitor.personalization
         if profile_consent is not None:
             return profile_consent
-        return self.settings.consent.personalization == "legitimate_interest"
+        return self.settings.consent.defaults()["personalization"]
 
     def recommend(self, query: Query, who: Who | None = None) -> dict[str, Any]:
         """The answer of ``GET``/``POST /v1/recommendations``. Without consent to
@@ -286,16 +314,23 @@ class Recommendations:
                 "no recommendation model has been trained yet: run `surmesure train` "
                 "(or set recommendations.retrain_every_minutes)"
             )
-        visitor, why, prepared = Visitor(), "no person named", None
+        visitor, why, prepared, person = Visitor(), "no person named", None, None
+        now_ms = utc_ms(self.clock.now())
         if who is not None:
-            kept, profile_consent = self._read(who)
+            kept, person = self._read(who)
             visitor, why = kept.visitor, "no history"
-            if self.personalization_allowed(visitor, profile_consent):
+            if self.personalization_allowed(visitor, person.allowed, person.choice):
                 prepared = self._prepared(kept, served)
             else:
                 visitor, why = Visitor(), NO_CONSENT
-        result = answer(served, query, visitor, now_ms=utc_ms(self.clock.now()), prepared=prepared)
+        result = answer(served, query, visitor, now_ms=now_ms, prepared=prepared)
         manifest = served.artifact.manifest
+        if person is not None:
+            self.shown.write(
+                at_ms=now_ms, person=person.key, profile_id=person.profile_id, context=query.context,
+                personalized=result.personalized, reason=None if result.personalized else why,
+                items=result.items,
+            )  # fmt: skip
         return {
             "context": query.context,
             "k": query.k,

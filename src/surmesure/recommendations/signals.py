@@ -123,6 +123,8 @@ class Visitor:
     known: bool = False  # events were found for the identifier
     #: the latest explicit personalization choice the events carry (None: none said)
     personalization: bool | None = None
+    #: when that choice was made (the event's time)
+    personalization_at: int | None = None
 
 
 def visitor_from_bodies(bodies: Iterable[Mapping[str, Any]]) -> Visitor:
@@ -150,4 +152,6 @@ def visitor_from_bodies(bodies: Iterable[Mapping[str, Any]]) -> Visitor:
             signals.extend(signals_of(name, body, timestamp_ms(body)))
     signals.sort(key=lambda s: s.timestamp_ms)
     choice = consent.get("personalization")
-    return Visitor(tuple(signals), frozenset(sent), seen, None if choice is None else bool(choice["granted"]))
+    if choice is None:
+        return Visitor(tuple(signals), frozenset(sent), seen)
+    return Visitor(tuple(signals), frozenset(sent), seen, bool(choice["granted"]), int(choice["at_ms"]))

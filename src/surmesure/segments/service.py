@@ -230,7 +230,7 @@ class Segments:
             for c in d.conditions()
             for n in walk(c)
         )
-        bases = self.settings.consent.model_dump()
+        bases = self.settings.consent.defaults()
         half_life = self.settings.identity.affinity_half_life_days
         out: dict[tuple[str, str], Any] = {}
         for pid, row in rows.items():
