@@ -12,12 +12,13 @@ personalization).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from surmesure.errors import InvalidInput, NotFound
+from surmesure.segments.definitions import Definition
 from surmesure.segments.rules import Condition, parse_condition, referenced_segments
 
 __all__ = [
@@ -362,6 +363,22 @@ def parse_placement(placement_id: str, raw: Any) -> tuple[Placement, dict[str, C
                 error.details["placement"] = placement_id
                 raise
     return placement, conditions
+
+
+def segments_needed(
+    known: Mapping[str, Definition], conditions: Iterable[Condition]
+) -> dict[str, Definition]:
+    """The segments these conditions read, and the ones those read: only they are
+    evaluated for a decision (not every segment defined)."""
+    needed: dict[str, Definition] = {}
+    stack = [sid for c in conditions for sid in referenced_segments(c)]
+    while stack:
+        sid = stack.pop()
+        if sid in needed or sid not in known:
+            continue
+        needed[sid] = known[sid]
+        stack.extend(r for c in known[sid].conditions() for r in referenced_segments(c))
+    return needed
 
 
 def segments_read(conditions: Mapping[str, Condition]) -> set[str]:

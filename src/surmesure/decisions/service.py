@@ -10,7 +10,8 @@ log with its propensity and reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from surmesure.decisions.domain import (
     check_feature_reads,
     parse_experiment,
     parse_placement,
+    segments_needed,
 )
 from surmesure.decisions.log import DecisionLog
 from surmesure.decisions.policies import Policies
@@ -46,7 +48,7 @@ from surmesure.profiles.service import ProfileService
 from surmesure.recommendations.service import Recommendations, Who
 from surmesure.segments.definitions import Definition, evaluation_order
 from surmesure.segments.evaluate import Person, evaluate, feature_view
-from surmesure.segments.rules import Condition, referenced_segments
+from surmesure.segments.rules import Condition
 from surmesure.segments.service import ProfileSource, Segments
 
 __all__ = ["NO_CONSENT", "NO_PERSON", "Decisions"]
@@ -54,6 +56,7 @@ __all__ = ["NO_CONSENT", "NO_PERSON", "Decisions"]
 log = logging.getLogger(__name__)
 NO_CONSENT = "no consent for personalization: non-personalized content"
 NO_PERSON = "no person named: non-personalized content"
+_DEFINITIONS_S = 1.0  # definitions changed by another process are seen within this
 
 
 @dataclass
@@ -92,11 +95,12 @@ class Decisions:
         self.log = DecisionLog(engine)
         self._placements: dict[tuple[str, int], tuple[Placement, dict[str, Condition]]] = {}
         self._experiments: dict[tuple[str, int], Experiment] = {}
+        self._rows: dict[str, tuple[float, list[Any]]] = {}  # kind → (read at, stored rows)
 
     # -- definitions ------------------------------------------------------------------
     def placements(self, conn: sa.Connection) -> dict[str, tuple[Placement, dict[str, Condition], int]]:
         out = {}
-        for row in store.load_definitions(conn, "placement"):
+        for row in self._definitions(conn, "placement"):
             key = (row.placement_id, int(row.version))
             if key not in self._placements:  # parsed once per version
                 self._placements[key] = parse_placement(row.placement_id, row.definition)
@@ -106,12 +110,19 @@ class Decisions:
 
     def experiments(self, conn: sa.Connection) -> dict[str, tuple[Experiment, int]]:
         out = {}
-        for row in store.load_definitions(conn, "experiment"):
+        for row in self._definitions(conn, "experiment"):
             key = (row.experiment_id, int(row.version))
             if key not in self._experiments:
                 self._experiments[key] = parse_experiment(row.experiment_id, row.definition)
             out[row.experiment_id] = (self._experiments[key], int(row.version))
         return out
+
+    def _definitions(self, conn: sa.Connection, kind: str) -> list[Any]:
+        """The stored rows, read at most every ``_DEFINITIONS_S`` (a put here clears them)."""
+        kept, now = self._rows.get(kind), time.monotonic()
+        if kept is None or not 0 <= now - kept[0] < _DEFINITIONS_S:
+            kept = self._rows[kind] = (now, store.load_definitions(conn, kind))
+        return kept[1]
 
     def validate_placement(self, placement_id: str, raw: Any, segment_ids: set[str]) -> Placement:
         from surmesure.decisions.domain import segments_read
@@ -135,6 +146,7 @@ class Decisions:
             placement = self.validate_placement(placement_id, raw, known)
             raw = placement.model_dump(mode="json", exclude_defaults=True)
             version, _ = store.save_definition(conn, "placement", placement_id, raw, self._now())
+        self._rows.clear()
         return {"id": placement_id, "version": version, "definition": raw}
 
     def put_experiment(self, experiment_id: str, raw: Any) -> dict[str, Any]:
@@ -146,6 +158,7 @@ class Decisions:
             check_feature_reads(experiment_id, experiment, known, self.segments.refuse_protected)
             raw = experiment.model_dump(mode="json", exclude_defaults=True)
             version, _ = store.save_definition(conn, "experiment", experiment_id, raw, self._now())
+        self._rows.clear()
         return {"id": experiment_id, "version": version, "definition": raw}
 
     def get_placement(self, placement_id: str) -> dict[str, Any]:
@@ -388,7 +401,7 @@ class Decisions:
                 f"__{vid}": Definition(f"__{vid}", "segment", {}, condition=c)
                 for vid, c in conditions.items()
             }
-            order = evaluation_order({**_needed(known, conditions.values()), **adhoc})
+            order = evaluation_order({**segments_needed(known, conditions.values()), **adhoc})
             values = self.segments.evaluate_people(conn, [person.profile_id], order, now_ms)
         return {vid for vid in conditions if (f"__{vid}", person.profile_id) in values}
 
@@ -420,20 +433,6 @@ class Decisions:
             "kind": experiment.kind,
             **results(self.attribution(experiment_id), arms, tau2, alpha),
         }
-
-
-def _needed(known: Mapping[str, Definition], conditions: Iterable[Condition]) -> dict[str, Definition]:
-    """The segments these conditions read, and the ones those read: only they are
-    evaluated for a decision (not every segment defined)."""
-    needed: dict[str, Definition] = {}
-    stack = [sid for c in conditions for sid in referenced_segments(c)]
-    while stack:
-        sid = stack.pop()
-        if sid in needed or sid not in known:
-            continue
-        needed[sid] = known[sid]
-        stack.extend(r for c in known[sid].conditions() for r in referenced_segments(c))
-    return needed
 
 
 def _describe(condition: Any) -> str:
