@@ -51,6 +51,7 @@ _IDLE_AFTER_S = 1.0  # no events for this long: poll ten times less often
 _STILL_S = 0.05  # a backlog that did not grow for this long is not waited on
 _LOCK_NAME = "pipeline"
 log = logging.getLogger(__name__)
+_PARENT_CHECK_S = 0.2  # how often the worker process checks that its server lives
 
 
 class _Failures:
@@ -238,6 +239,7 @@ class Pipeline:
 
 def _process_main(settings: Settings, stop: Any, parent_pid: int) -> None:
     """The worker process: its own engine, stopping with the server that started it."""
+    _die_with(parent_pid)
     logging.basicConfig(level=logging.WARNING)
     tune_gc()
     engine = db.create_engine(
@@ -247,6 +249,21 @@ def _process_main(settings: Settings, stop: Any, parent_pid: int) -> None:
         run_worker(engine, settings, SystemClock(), lambda: stop.is_set() or os.getppid() != parent_pid)
     finally:
         engine.dispose()
+
+
+def _die_with(parent_pid: int) -> None:
+    """Exit the moment the server that started the worker is gone, even in the middle of
+    a long step: a step's writes are one transaction (nothing half-applied) and the
+    store's worker lock goes with the process, so the next server's worker takes over
+    at once. (Linux's ``PR_SET_PDEATHSIG`` would do it, but is not honoured in every
+    sandbox: a watcher thread is.)"""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="surmesure-worker-parent", daemon=True).start()
 
 
 def tune_gc() -> None:
