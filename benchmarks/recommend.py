@@ -105,17 +105,58 @@ def peers(seed: int, threads: int) -> dict[str, Contender]:
     }
 
 
-def ours(seed: int, threads: int) -> dict[str, Contender]:
+def last_times(split: Split) -> csr_matrix:
+    """When each (person, item) cell of ``split.train`` last happened (ms, float64): what
+    ``surmesure train`` gives the hybrid (``InteractionMatrix.last_ms_``), here from the
+    split's own train events, so nothing after its cut is used."""
+    import numpy as np
+
+    data = split.train_data
+    cell = data.user * data.n_items + data.item
+    order = np.lexsort((-data.time_ms, cell))  # per cell, the latest event first
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = cell[order][1:] != cell[order][:-1]
+    latest = order[first]
+    return csr_matrix(
+        (data.time_ms[latest].astype(np.float64), (data.user[latest], data.item[latest])),
+        shape=(data.n_users, data.n_items),
+    )
+
+
+class WithTimes:
+    """One of our models fitted the way ``surmesure train`` fits it: with the time of
+    each cell (``timestamps_ms``, for trending popularity). The harness fits on a split's
+    ``train`` matrix; the times are looked up by that matrix (the test split's or the
+    validation split's), never computed from anything else."""
+
+    def __init__(self, model: Any, times: dict[int, tuple[csr_matrix, csr_matrix]]) -> None:
+        self.model = model
+        self.times = times
+
+    def fit(self, user_items: csr_matrix) -> WithTimes:
+        matrix, stamps = self.times[id(user_items)]
+        if matrix is not user_items:
+            raise KeyError("no timestamps for this train matrix")
+        self.model.fit(user_items, timestamps_ms=stamps)
+        return self
+
+    def recommend(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model.recommend(*args, **kwargs)
+
+
+def ours(seed: int, threads: int, splits: tuple[Split, ...] = ()) -> dict[str, Contender]:
     """Our models, from the recommender core if it is there (else none).
 
-    TODO(#3): grids chosen with the models' author; models whose ``fit`` wants more
-    than the matrix (timestamps for trending popularity, item categories, content)
-    need an adapter here that passes what the split knows.
+    ``splits`` (the test split and its validation split) give the default model (and
+    ``trending``, its popularity part alone) the time of each interaction of their train
+    part, as ``surmesure train`` does; the peers and EASE and co-occurrence get the
+    matrix alone.
     """
     try:
         algorithms = importlib.import_module("surmesure.recommendations.algorithms")
     except ImportError:
         return {}
+    times = {id(s.train): (s.train, last_times(s)) for s in splits}
     found: dict[str, Contender] = {}
     if hasattr(algorithms, "EASE"):
         # the 5,000 most popular items, as in the hybrid: a full 20k-item EASE takes 70-140 s a fit
@@ -125,16 +166,24 @@ def ours(seed: int, threads: int) -> dict[str, Contender]:
         )
     if hasattr(algorithms, "ItemCooccurrence"):
         found["cooccurrence"] = (algorithms.ItemCooccurrence, {"k": [50, 100, 200], "shrink": [0.0, 10.0]})
+    if hasattr(algorithms, "Popularity"):
+        # the hybrid's trending part alone (not tuned): how much of its lead is "what
+        # sells lately" rather than the person's own history
+        found["trending"] = (lambda: WithTimes(algorithms.Popularity(half_life_days=30.0), times), {})
     if hasattr(algorithms, "Hybrid"):
-        found[OUR_DEFAULT] = (lambda **p: algorithms.Hybrid(random_state=seed, **p), hybrid_grid(algorithms))
+        found[OUR_DEFAULT] = (
+            lambda **p: WithTimes(algorithms.Hybrid(random_state=seed, **p), times),
+            hybrid_grid(algorithms),
+        )
     return found
 
 
 def hybrid_grid(algorithms: Any) -> dict[str, list[Any]]:
-    """Six configurations of our default model (the peers' budget): how much popularity
-    weighs in the blend, and how much more it weighs for people with thin histories."""
-    blends = [{**algorithms.DEFAULT_BLEND, "popularity": w} for w in (0.05, 0.2, 0.5)]
-    return {"blend": blends, "thin_popularity": [0.0, 2.0]}
+    """Six configurations of our default model (the peers' budget): how much (trending)
+    popularity weighs in the blend — a whisper, as much as EASE's typical best score, or
+    most of it — and how much more it weighs for people with thin histories."""
+    blends = [{**algorithms.DEFAULT_BLEND, "popularity": w} for w in (0.05, 0.5, 4.0)]
+    return {"blend": blends, "thin_popularity": [0.0, 8.0]}
 
 
 def _percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -213,7 +262,7 @@ def run_dataset(name: str, root: Path, args: argparse.Namespace, console: Consol
     console.print(f"  test: {split.describe()}\n  validation: {valid.describe()}")
     contenders = {n: c for n, c in peers(args.seed, args.threads).items() if n in args.models}
     if args.ours:
-        contenders.update(ours(args.seed, args.threads))
+        contenders.update(ours(args.seed, args.threads, (split, valid)))
 
     def tuned(model: str, result: TuneResult) -> None:
         console.print(
@@ -285,7 +334,7 @@ def measure_latency(
     the train part; single-person recommend latency for the whole catalogue."""
     names = [n for n in (OUR_DEFAULT, "implicit-als") if n in contenders]
     fitted = {n: _tuned_factory(comparison, contenders, n)().fit(split.train) for n in names}
-    models = {n: (m.model if isinstance(m, Implicit) else m) for n, m in fitted.items()}
+    models = {n: (m.model if isinstance(m, Implicit | WithTimes) else m) for n, m in fitted.items()}
     latency = recommend_latency(models, split, seed=args.seed)
     n_items = split.train.shape[1]
     for n, figures in latency.items():

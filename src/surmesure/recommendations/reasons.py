@@ -24,8 +24,8 @@ CODES: dict[str, str] = {
     "similar": "Similar to {item}",
     "buy_again": "Time to buy {item} again?",
     "new_from_brand": "New from {brand}, a brand you like",
-    "popular_in_category": "Popular in {category} this week",
-    "popular": "Popular this week",
+    "popular_in_category": "Popular in {category} right now",
+    "popular": "Popular right now",
     "explore": "Something new to discover",
     "pinned": "Featured",
 }
@@ -69,7 +69,7 @@ class ReasonContext:
     ``history`` are the person's item indices (most recent last) and ``history_kinds``
     the strongest event kind on each (``view``, ``add_to_cart``, ``purchase``);
     ``context_items`` the item page's item or the cart (reasons "bought together");
-    ``trending`` a boolean per item (popular this week); ``favourite_brand`` the brand
+    ``trending`` a boolean per item (trending: popular right now); ``favourite_brand`` the brand
     the person interacts with most.
     """
 
@@ -111,7 +111,9 @@ def explain(items: npt.ArrayLike, context: ReasonContext) -> list[Reason]:
         if i in bought and context.replenishable is not None and context.replenishable[i]:
             reasons.append(Reason("buy_again", item=i))
         elif (
-            brand is not None and brand == context.favourite_brand and created > 0
+            brand is not None
+            and brand == context.favourite_brand
+            and created > 0
             and context.now_ms - created <= context.new_within_days * _DAY_MS
         ):
             reasons.append(Reason("new_from_brand", brand=brand))

@@ -99,7 +99,10 @@ class Hybrid(Recommender):
         Extra popularity weight for people with short histories (see above).
     thin_history : float, default 5
         History length (interactions) at which that extra weight is halved.
-    popularity_half_life_days : float or None, default 7
+    popularity_half_life_days : float or None, default 30
+        Half-life of trending popularity (with ``timestamps_ms`` at fit; ``None``:
+        all time). 30 days rather than 7: on the validation splits of both benchmark
+        datasets a month's trend ranked new purchases as well as or better than a week's.
     half_life_steps : float, default 2
         Recency of session items in :meth:`recommend_session`.
     cold_start_weight : float, default 0.5
@@ -128,7 +131,7 @@ class Hybrid(Recommender):
         k: int = 100,
         thin_popularity: float = 0.5,
         thin_history: float = 5.0,
-        popularity_half_life_days: float | None = 7.0,
+        popularity_half_life_days: float | None = 30.0,
         half_life_steps: float = 2.0,
         cold_start_weight: float = 0.5,
         random_state: int = 0,
