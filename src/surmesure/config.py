@@ -200,6 +200,10 @@ class PreferenceSettings(BaseModel):
 
 class PrivacySettings(BaseModel):
     ip_mode: Literal["truncate", "hash", "drop"] = "truncate"
+    pseudonymize: bool = Field(default=False, description="Store keyed pseudonyms of personal ids.")
+    pseudonym_version: int = Field(default=1, ge=1, le=999, description="The key version of new pseudonyms.")
+    pseudonym_keys: dict[int, SecretStr] = Field(default_factory=dict, description="Keys by version (env).")
+    minimize: dict[Literal["properties", "traits", "context"], list[str]] = Field(default_factory=dict)
     scrub_after_erase: bool = Field(
         default=True,
         description=(

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from surmesure import db
 from surmesure.clock import Clock, SystemClock, utc_ms
 from surmesure.config import Settings
+from surmesure.consent.pseudonym import Pseudonymizer
 from surmesure.decisions.service import Decisions
 from surmesure.deps import Services
 from surmesure.events import store as event_store
@@ -78,6 +79,7 @@ def build_capabilities(services: Services) -> None:
         known_types=frozenset(settings.ingest.known_event_types),
         ip_mode=settings.privacy.ip_mode,
         ip_key=settings.identity.hash_key.get_secret_value(),
+        pseudonymizer=Pseudonymizer.from_settings(settings),
     )
 
     writer = GroupCommitWriter(

@@ -191,13 +191,18 @@ async def _quarantine_request(
 ) -> None:
     if source == UNAUTHENTICATED:
         return  # nothing is stored for callers without a valid key: no disk for strangers
+    size = len(raw) if size is None else size
+    if ingestor(services).limits.pseudonymizer is not None:
+        # pseudonymized mode or minimization: a body that could not be read as events
+        # cannot be told apart, so none of it is kept (validation messages quote it)
+        raw, reason = b"", reason.split("\n", 1)[0]
     row = {
         "received_ms": utc_ms(services.clock.now()),
         "source": source,
         "code": code,
         "reason": reason.replace("\x00", "\ufffd"),
         "message_id": None,
-        "raw_size": len(raw) if size is None else size,
+        "raw_size": size,
         "raw": raw[:_RAW_HEAD].decode("utf-8", "replace").replace("\x00", "\ufffd"),
     }
     await asyncio.wrap_future(ingestor(services).writer.submit([], [row]))

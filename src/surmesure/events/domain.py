@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from surmesure.clock import utc_ms
 from surmesure.consent.domain import minimize_ip
+from surmesure.consent.pseudonym import Pseudonymizer
 from surmesure.events.spec import EventIn
 from surmesure.ids import is_placeholder, new_id
 
@@ -34,6 +35,8 @@ class Limits:
     known_types: frozenset[str]
     ip_mode: Literal["truncate", "hash", "drop"] = "truncate"
     ip_key: str = ""
+    #: pseudonymized mode and minimization (``[privacy]``); None: events kept as sent
+    pseudonymizer: Pseudonymizer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,12 @@ def normalize(
         value = context if key == "context" else getattr(event, key)
         if value:
             body[key] = value
+    if limits.pseudonymizer is not None:
+        body = limits.pseudonymizer.event(body)
+        if user_id is not None:
+            user_id = body["userId"]
+        if anonymous_id is not None:
+            anonymous_id = body["anonymousId"]
     row = {
         "message_id": message_id,
         "content_hash": content_hash(item),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from surmesure.clock import Clock, utc_ms
-from surmesure.events.domain import Limits, Normalized, erased, normalize
+from surmesure.events.domain import Limits, Normalized, Rejected, erased, normalize
 from surmesure.events.spec import IngestResult, ItemError
 from surmesure.events.writer import CONFLICT, DUPLICATE, GroupCommitWriter
 
@@ -62,7 +63,10 @@ class Ingestor:
                 gpc_header=gpc_header,
                 forced_type=forced_type,
             )
-            if isinstance(result, Normalized) and self.screen is not None:
+            if isinstance(result, Rejected) and self.limits.pseudonymizer is not None:
+                # what the quarantine keeps is minimized and pseudonymized like an event
+                result = replace(result, raw=self.limits.pseudonymizer.refused(item))
+            elif isinstance(result, Normalized) and self.screen is not None:
                 matched = self.screen(result.row)
                 if matched:
                     result = erased(result.row["message_id"], result.row["type"], matched)

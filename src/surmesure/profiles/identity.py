@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from surmesure.consent.pseudonym import is_pseudonym
 from surmesure.ids import is_placeholder, keyed_hash, normalize_email
 
 __all__ = [
@@ -112,6 +113,8 @@ def event_identifiers(
             email = normalize_email(source["email"])
             if email:
                 others.append(f"{EMAIL}:{keyed_hash(hash_key, email)}")
+            elif is_pseudonym(source["email"]):  # pseudonymized mode: hashed at collection
+                others.append(f"{EMAIL}:{source['email']}")
     for name, paths in external:
         for path in paths:
             value = _dig(body, path)

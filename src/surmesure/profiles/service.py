@@ -14,6 +14,7 @@ from surmesure import db
 from surmesure.clock import Clock, utc_ms
 from surmesure.config import Settings
 from surmesure.consent.domain import effective_consent
+from surmesure.consent.pseudonym import Pseudonymizer
 from surmesure.errors import Conflict, NotFound
 from surmesure.events import service as events_service
 from surmesure.ids import keyed_hash, normalize_email
@@ -71,6 +72,9 @@ class ProfileService:
         self.clock = clock
         self.unifier = unifier
         self._types = (USER, ANON, "email", *(x.name for x in settings.identity.external_ids))
+        #: pseudonymized mode: the store holds keyed pseudonyms, raw identifiers are hashed to look
+        pseudonymizer = Pseudonymizer.from_settings(settings)
+        self._pseudonyms = pseudonymizer if pseudonymizer is not None and pseudonymizer.keys else None
 
     # -- lookup -----------------------------------------------------------------------
     def candidate_keys(self, identifier: str, id_type: str | None = None) -> list[str]:
@@ -83,9 +87,12 @@ class ProfileService:
             types = [id_type]
         else:
             types = list(self._types)
-        keys = []
+        keys: list[str] = []
+        ps = self._pseudonyms
         for t in types:
-            if t == "email":
+            if ps is not None and t != "profile_id":
+                keys.extend(f"{t}:{p}" for p in (ps.email_lookups if t == "email" else ps.lookups)(ident))
+            elif t == "email":
                 email = normalize_email(ident)
                 if email:
                     keys.append(f"email:{keyed_hash(self.unifier.hash_key, email)}")
@@ -226,8 +233,9 @@ class ProfileService:
                 anons = [k.split(":", 1)[1] for k in keys if key_type(k) == ANON]
                 key, allowed = pid, effective_consent(consent, self.settings.consent.defaults())
             else:
-                users = [identifier] if id_type in (None, USER) else []
-                anons = [identifier] if id_type in (None, ANON) else []
+                values = [identifier] if self._pseudonyms is None else self._pseudonyms.lookups(identifier)
+                users = values if id_type in (None, USER) else []
+                anons = values if id_type in (None, ANON) else []
                 key, allowed, consent = f"{id_type or 'id'}:{identifier}", {}, {}
             latest, count = events_service.latest_stamp(conn, users, anons)
             stamp = (latest, count, hash((tuple(sorted(users)), tuple(sorted(anons)))))
