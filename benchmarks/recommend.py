@@ -46,6 +46,7 @@ from surmesure.recommendations.evaluate import (
     plot_metrics,
     rich_table,
     temporal_split,
+    train_times,
     validation_split,
 )
 
@@ -105,24 +106,6 @@ def peers(seed: int, threads: int) -> dict[str, Contender]:
     }
 
 
-def last_times(split: Split) -> csr_matrix:
-    """When each (person, item) cell of ``split.train`` last happened (ms, float64): what
-    ``surmesure train`` gives the hybrid (``InteractionMatrix.last_ms_``), here from the
-    split's own train events, so nothing after its cut is used."""
-    import numpy as np
-
-    data = split.train_data
-    cell = data.user * data.n_items + data.item
-    order = np.lexsort((-data.time_ms, cell))  # per cell, the latest event first
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = cell[order][1:] != cell[order][:-1]
-    latest = order[first]
-    return csr_matrix(
-        (data.time_ms[latest].astype(np.float64), (data.user[latest], data.item[latest])),
-        shape=(data.n_users, data.n_items),
-    )
-
-
 class WithTimes:
     """One of our models fitted the way ``surmesure train`` fits it: with the time of
     each cell (``timestamps_ms``, for trending popularity). The harness fits on a split's
@@ -156,7 +139,7 @@ def ours(seed: int, threads: int, splits: tuple[Split, ...] = ()) -> dict[str, C
         algorithms = importlib.import_module("surmesure.recommendations.algorithms")
     except ImportError:
         return {}
-    times = {id(s.train): (s.train, last_times(s)) for s in splits}
+    times = {id(s.train): (s.train, train_times(s)) for s in splits}
     found: dict[str, Contender] = {}
     if hasattr(algorithms, "EASE"):
         # the 5,000 most popular items, as in the hybrid: a full 20k-item EASE takes 70-140 s a fit

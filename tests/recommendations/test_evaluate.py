@@ -37,6 +37,7 @@ from surmesure.recommendations.evaluate import (
     rich_table,
     serendipity,
     temporal_split,
+    train_times,
     tune,
     validation_split,
 )
@@ -143,6 +144,18 @@ def test_leave_last_out_holds_out_each_persons_last_interaction() -> None:
     assert split.test.toarray()[1].nonzero()[0].tolist() == [4]
     assert split.train[2].nnz == 1
     assert len(split.train_data) + len(split.test_data) == len(data)
+
+
+def test_train_times_are_each_train_cells_latest_event_and_nothing_after_the_cut() -> None:
+    data = Interactions.from_arrays(
+        user=[0, 0, 0, 0, 1, 1, 1], item=[0, 0, 1, 2, 0, 3, 3], time_ms=[5, 9, 7, 20, 4, 8, 30]
+    )
+    split = temporal_split(data, cut_ms=10)
+    times = train_times(split)
+    assert times.shape == split.train.shape
+    assert sorted(zip(*times.nonzero(), strict=True)) == sorted(zip(*split.train.nonzero(), strict=True))
+    assert [times[0, 0], times[0, 1], times[1, 0], times[1, 3]] == [9, 7, 4, 8]
+    assert times.max() < 10
 
 
 def test_leave_last_out_breaks_ties_in_time_with_the_seed() -> None:

@@ -35,6 +35,7 @@ from .evaluate import (
     plot_metrics,
     rich_table,
     temporal_split,
+    train_times,
 )
 from .evaluate import evaluate as evaluate_models
 from .interactions import DEFAULT_WEIGHTS
@@ -52,6 +53,23 @@ MODELS: dict[str, Callable[[int], Any]] = {
     "hybrid": lambda seed: algorithms.Hybrid(random_state=seed),
 }
 SPLITS = ("temporal", "leave-last-out", "leave-last-basket")
+#: models fitted with the time of each interaction, as ``surmesure train`` fits them
+TIMED = frozenset({"hybrid"})
+
+
+class _WithTimes:
+    """A model fitted with ``timestamps_ms`` (trending popularity), like training does."""
+
+    def __init__(self, model: Any, times: Any) -> None:
+        self.model = model
+        self.times = times
+
+    def fit(self, user_items: Any) -> _WithTimes:
+        self.model.fit(user_items, timestamps_ms=self.times)
+        return self
+
+    def recommend(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model.recommend(*args, **kwargs)
 
 
 def store_dataset(engine: sa.Engine, *, max_events: int = 5_000_000) -> Dataset:
@@ -112,9 +130,13 @@ def run_evaluation(
             split=split,
         )
     rows: list[ModelResult] = []
+    times = train_times(chosen) if TIMED.intersection(models) else None
     for name in models:
+        model = MODELS[name](seed)
+        if name in TIMED:
+            model = _WithTimes(model, times)
         with console.status(f"fitting and scoring {name}..."):
-            table = evaluate_models({name: MODELS[name](seed)}, chosen, k=k, ks=sorted({5, k, 20}))
+            table = evaluate_models({name: model}, chosen, k=k, ks=sorted({5, k, 20}))
         rows.extend(table.rows)
         console.print(f"  {name}: fitted in {table.rows[0].fit_seconds:.1f} s")
     result = ResultTable(rows=rows, k=table.k, ks=table.ks, split=table.split)

@@ -52,7 +52,15 @@ from ._metrics import (
     serendipity,
 )
 from ._report import markdown_table, plot_metrics, rich_table
-from ._splits import Interactions, Split, SplitSpec, leave_last_out, temporal_split, validation_split
+from ._splits import (
+    Interactions,
+    Split,
+    SplitSpec,
+    leave_last_out,
+    temporal_split,
+    train_times,
+    validation_split,
+)
 
 __all__ = [
     "ACCURACY_METRICS",
@@ -85,6 +93,7 @@ __all__ = [
     "rich_table",
     "serendipity",
     "temporal_split",
+    "train_times",
     "tune",
     "validation_split",
 ]

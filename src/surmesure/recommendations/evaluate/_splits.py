@@ -29,7 +29,15 @@ from scipy.sparse import coo_matrix, csr_matrix
 
 from surmesure.errors import InvalidInput
 
-__all__ = ["Interactions", "Split", "SplitSpec", "leave_last_out", "temporal_split", "validation_split"]
+__all__ = [
+    "Interactions",
+    "Split",
+    "SplitSpec",
+    "leave_last_out",
+    "temporal_split",
+    "train_times",
+    "validation_split",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -331,3 +339,19 @@ def validation_split(split: Split) -> Split:
     train events after it.
     """
     return replace(split.spec, cut_ms=None).apply(split.train_data)
+
+
+def train_times(split: Split) -> csr_matrix:
+    """When each (person, item) cell of ``split.train`` last happened, in ms (float64, the
+    pattern of ``split.train``): what training gives a model as ``timestamps_ms``
+    (``InteractionMatrix.last_ms_``), from the split's train events only."""
+    data = split.train_data
+    cell = data.user * data.n_items + data.item
+    order = np.lexsort((-data.time_ms, cell))  # per cell, its latest event first
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = cell[order][1:] != cell[order][:-1]
+    latest = order[first]
+    return csr_matrix(
+        (data.time_ms[latest].astype(np.float64), (data.user[latest], data.item[latest])),
+        shape=(data.n_users, data.n_items),
+    )
