@@ -92,6 +92,7 @@ def test_the_consent_api_records_each_choice_with_time_source_and_basis(
     assert after["partners"]["source"] == "api"
     assert after["marketing"]["granted"] is False
     assert after["marketing"]["at"]
+    assert after["marketing"]["basis_at_choice"] == "consent"  # the legal record
     server.wait_pipeline()
     profile = admin.get("/v1/profiles/ida").json()
     assert profile["consent"]["partners"]["allowed"] is True

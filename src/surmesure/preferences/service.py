@@ -146,10 +146,11 @@ class Preferences:
             return {}
         recent = self.profiles.recent(identifier, id_type=id_type, limit=_RECENT)
         state: ConsentState = dict(recent.state)
+        bases = self.settings.consent.bases()
         for body in reversed(recent.bodies or []):  # oldest first
             context = body.get("context")
             if isinstance(context, dict) and context:
-                state = fold_context(state, context, at_ms=timestamp_ms(body))
+                state = fold_context(state, context, at_ms=timestamp_ms(body), bases=bases)
         return state
 
     def consent(self, person: Person) -> dict[str, Any]:
@@ -161,8 +162,8 @@ class Preferences:
             granted = recorded.get("granted")
             allowed = purpose["default"] if granted is None else bool(granted)
             at = None if recorded.get("at_ms") is None else _iso(int(recorded["at_ms"]))
-            out.append({**purpose, "allowed": allowed, "granted": granted,
-                        "at": at, "source": recorded.get("source")})  # fmt: skip
+            how = {"at": at, "source": recorded.get("source"), "basis_at_choice": recorded.get("basis")}
+            out.append({**purpose, "allowed": allowed, "granted": granted, **how})
         return {"profile_id": person.profile_id, "purposes": out}
 
     def check_choices(self, choices: Mapping[str, Any]) -> dict[str, bool]:
