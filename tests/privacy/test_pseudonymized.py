@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from surmesure.config import Settings
 from surmesure.consent.pseudonym import Pseudonymizer, is_pseudonym
 from surmesure.errors import ConfigError
-from surmesure.privacy.verify import scan_files, scan_tables
+from surmesure.privacy.verify import scan_files, scan_tables, verify_erasure
 from surmesure.recommendations.training import train
 
 from builders import batch, identify, item, page, track
@@ -179,6 +179,13 @@ def test_the_store_holds_no_raw_identifier_and_raw_lookups_work(pseudonymized: L
         assert again.json()["error"]["code"] == "events.erased_identity"
         by_email = client.post("/v1/batch", json=batch(identify("zoe-new", traits={"email": EMAIL.upper()})))
         assert by_email.json()["error"]["code"] == "events.erased_identity"
+
+
+def test_verify_erasure_passes_in_pseudonymized_mode(pseudonymized: LiveServer) -> None:
+    report = verify_erasure(pseudonymized.services, timeout_s=60)
+    assert report["ok"], report
+    assert report["replay"]["codes"] == ["events.erased_identity"]
+    assert report["erasure"]["rows"]["event_quarantine"] == 1  # the refused canary, by its pseudonyms
 
 
 def test_a_rotated_key_still_finds_what_the_older_one_made(tmp_path: Path, store_url: str) -> None:

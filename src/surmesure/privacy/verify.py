@@ -182,8 +182,10 @@ def _profiled(profiles: Any, user: str, token: str) -> bool:
     view = profiles.get(user, "user_id")
     if view is None:
         return False
-    values = {i["value"] for i in view["identifiers"]}
-    return f"canary-anon-{token}" in values and f"canary-previous-{token}" in values
+    keys = {f"{i['type']}:{i['value']}" for i in view["identifiers"]}
+    # the identifiers as the profile holds them: their pseudonyms in pseudonymized mode
+    wanted = (f"canary-anon-{token}", f"canary-previous-{token}")
+    return all(keys.intersection(profiles.candidate_keys(v, "anonymous_id")) for v in wanted)
 
 
 def _decide(decisions: Any, user: str) -> int:
