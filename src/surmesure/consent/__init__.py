@@ -1,4 +1,5 @@
-"""Consent: purposes, the consent an event carries, Global Privacy Control, IP minimization.
+"""Consent: purposes, the consent an event carries, Global Privacy Control, IP minimization;
+``pseudonym``: keyed pseudonyms of identifiers and the minimization of undeclared fields.
 
 Pure functions over plain data; imports only the foundation. Enforcement at
 collection lives in ``events``, at decision time in ``decisions``.
