@@ -1,6 +1,7 @@
-"""Experiment results over HTTP on both stores: two recommendation algorithms tested
+"""Experiment results over HTTP on both stores: two recommendation strategies tested
 against each other on one placement (the person's history versus items similar to the
-page's), and CTR with its always-valid mSPRT next to conversion."""
+page's), two models (EASE against popularity, parts of the served hybrid), and CTR with
+its always-valid mSPRT next to conversion."""
 
 from __future__ import annotations
 
@@ -87,6 +88,36 @@ def test_two_recommendation_algorithms_are_tested_on_one_placement(
     ctr = next(c for c in results["sequential"] if c["metric"] == "ctr")
     assert (ctr["arm"], ctr["against"], ctr["unit"]) == ("similar", "history", "impression")
     assert ctr["n"] == [by_arm["history"]["impressions"], by_arm["similar"]["impressions"]]
+
+
+def test_two_models_are_tested_against_each_other_on_one_placement(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    people = _shop(server, admin)
+    models = {
+        "channel": "web",
+        "slot": "models",
+        "variants": [
+            {"id": v, "recommend": {"context": "home", "k": 3, "exclude_bought": False, "algorithm": v}}
+            for v in ("ease", "popularity")
+        ],
+    }
+    assert admin.put("/v1/placements/models", json=models).status_code == 200
+    duel = {"placement": "models", "arms": [{"name": v, "variant": v} for v in ("ease", "popularity")]}
+    assert admin.put("/v1/experiments/models", json=duel).status_code == 200
+    shown: dict[str, set[tuple[str, ...]]] = {"ease": set(), "popularity": set()}
+    for person, kind in people.items():
+        answer = admin.post("/v1/decide", json={"placement": "models", "user_id": person}).json()
+        ids = tuple(entry["id"] for entry in answer["items"])
+        arm = answer["experiment"]["arm"]
+        assert len(ids) == 3, answer
+        shown[arm].add(ids)
+        if arm == "ease":  # the person's own neighbourhood
+            assert set(ids) <= set(kind), (person, answer)
+    assert shown["ease"]
+    assert len(shown["popularity"]) == 1  # one list for everyone: popularity ignores the person
+    results = admin.get("/v1/experiments/models/results").json()
+    assert {a["arm"] for a in results["arms"]} == {"ease", "popularity"}
 
 
 def _hero(admin: httpx.Client) -> None:

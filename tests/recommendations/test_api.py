@@ -9,8 +9,10 @@ import time
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from recshop import CONSENTED, HATS, SHOES, catalogue, ready, retrain
+from scipy.sparse import csr_matrix
 
 from surmesure.recommendations.reasons import CODES
 
@@ -256,3 +258,31 @@ def test_a_model_swap_under_load_fails_no_request(server: LiveServer, admin: htt
     assert server.services.capabilities["recommendations"].version == third
     assert first != second != third
     assert {first, third} <= versions <= {first, second, third}
+
+
+def test_one_part_of_the_hybrid_alone_ranks_when_asked(server: LiveServer, admin: httpx.Client) -> None:
+    ready(server, admin)
+    served = server.services.capabilities["recommendations"]._served
+    model = served.artifact.model
+    nobody = csr_matrix((1, model.n_items_), dtype=np.float32)
+    top, _ = model.popularity_.recommend(0, nobody, N=5, filter_already_liked_items=False)
+    expected = [str(served.artifact.item_ids[i]) for i in top]
+
+    hybrid = _ids(_get(admin, user_id="person-3", k=5, exclude_bought="false"))
+    popular = _ids(_get(admin, user_id="person-3", k=5, algorithm="popularity", exclude_bought="false"))
+    assert popular == expected  # the person's shoes do not move popularity's order
+    assert set(hybrid) <= set(SHOES)
+    assert not set(expected) <= set(SHOES)
+    ease = _get(admin, user_id="person-3", k=5, algorithm="ease")
+    assert set(_ids(ease)) <= set(SHOES)  # EASE alone: the person's neighbourhood
+    _check_reasons(ease.json())
+
+    missing = _get(admin, user_id="person-3", algorithm="als")  # blend weight 0: not trained
+    assert missing.status_code == 409
+    assert missing.json()["error"]["code"] == "recommendations.algorithm_not_in_model"
+    no_similarity = _get(admin, context="item", item_id="h2", algorithm="popularity")
+    assert no_similarity.status_code == 422
+    assert no_similarity.json()["error"]["code"] == "recommendations.invalid_request"
+    unknown = _get(admin, user_id="person-3", algorithm="random-forest")
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "request.validation_failed"

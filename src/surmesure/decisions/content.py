@@ -76,6 +76,7 @@ def _items(
         item_id=item_id if isinstance(item_id, str) else None,
         item_ids=tuple(str(i) for i in cart) if isinstance(cart, list) else (),
         rules=rules,
+        algorithm=s.algorithm,
     )
     try:
         answer = recommend(query, who)

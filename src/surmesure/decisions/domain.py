@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from surmesure.errors import InvalidInput, NotFound
+from surmesure.recommendations.serving import Algorithm
 from surmesure.segments.definitions import Definition
 from surmesure.segments.rules import Condition, parse_condition, referenced_segments
 
@@ -72,6 +73,9 @@ class RecommendStrategy(_Strict):
     """Items from the recommendations capability: a context, ``k`` and serving rules."""
 
     context: Literal["home", "item", "cart", "email"] = "home"
+    #: what ranks: the default model or one of its parts alone (algorithm against
+    #: algorithm on one placement: one variant each)
+    algorithm: Algorithm = "hybrid"
     k: int = Field(default=4, ge=1, le=50)
     categories: list[str] = Field(default_factory=list, max_length=100)
     exclude_categories: list[str] = Field(default_factory=list, max_length=100)

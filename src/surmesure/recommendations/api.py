@@ -29,6 +29,7 @@ from surmesure.http import JSON
 from .errors import InvalidRequest
 from .rerank import Rules
 from .service import Recommendations, Who
+from .serving import Algorithm
 from .serving import Query as Asked
 
 __all__ = ["RecommendationBody", "RecommendationParams", "router"]
@@ -48,6 +49,9 @@ class _Fields(BaseModel):
     profile_id: _Id | None = None
     id: _Id | None = Field(default=None, description="Any identifier (surmesure finds which).")
     context: Literal["home", "item", "cart", "email"] = "home"
+    algorithm: Algorithm = Field(
+        default="hybrid", description="What ranks: the default model, or one of its parts alone."
+    )
     k: int = Field(default=10, ge=1, le=100)
     item_id: _Id | None = Field(default=None, description="context=item: the item of the page.")
     item_ids: _Names = Field(default_factory=list, description="context=cart: the cart's items.")
@@ -163,7 +167,7 @@ def _asked(fields: _Fields, boosts: dict[str, float], pins: dict[str, int]) -> A
     )
     return Asked(
         context=fields.context, k=fields.k, item_id=fields.item_id, item_ids=tuple(fields.item_ids),
-        relation=fields.relation, rules=rules, boosts=boosts, pins=pins,
+        relation=fields.relation, rules=rules, boosts=boosts, pins=pins, algorithm=fields.algorithm,
     )  # fmt: skip
 
 

@@ -51,6 +51,13 @@ class UnknownItem(NotFound):
     code = "recommendations.unknown_item"
 
 
+class AlgorithmNotInModel(Conflict):
+    """``algorithm`` names a part of the hybrid that the current model was trained without
+    (e.g. ``als``, whose blend weight is 0 by default)."""
+
+    code = "recommendations.algorithm_not_in_model"
+
+
 class NothingToTrain(Conflict):
     """Training found no item: the catalogue is empty and no event names a product."""
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 
+from .algorithms.base import Recommender
 from .artifacts import Artifact
-from .errors import UnknownItem
+from .errors import AlgorithmNotInModel, InvalidRequest, UnknownItem
 from .interactions import InteractionMatrix
 from .items import ItemTable
 from .neighbours import Neighbours
@@ -30,10 +31,25 @@ from .reasons import Reason, ReasonContext, phrase
 from .rerank import History, PairSimilarity, Ranked, Rules, cosine_similarity, rerank
 from .signals import Visitor
 
-__all__ = ["CONTEXTS", "RELATIONS", "Answer", "Prepared", "Query", "Served", "answer", "prepare"]
+__all__ = [
+    "ALGORITHMS",
+    "CONTEXTS",
+    "RELATIONS",
+    "Algorithm",
+    "Answer",
+    "Prepared",
+    "Query",
+    "Served",
+    "answer",
+    "prepare",
+]
 
 CONTEXTS = ("home", "item", "cart", "email")
 RELATIONS = ("similar", "complementary")
+#: what may rank the candidates: the default model (the hybrid), or one of its parts
+#: alone, e.g. to test one algorithm against another on a placement
+Algorithm = Literal["hybrid", "ease", "session", "content", "popularity", "cooccurrence", "als"]
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 _DAY_MS = 86_400_000
 _REASON_HISTORY = 20  # the latest distinct items a reason may name
 
@@ -50,6 +66,7 @@ class Query:
     rules: Rules = field(default_factory=Rules)  # without boosts and pins: those are by id below
     boosts: Mapping[str, float] = field(default_factory=dict)
     pins: Mapping[str, int] = field(default_factory=dict)
+    algorithm: Algorithm = "hybrid"
 
 
 @dataclass(frozen=True)
@@ -250,14 +267,35 @@ def _normalized(scores: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64
     return np.asarray(scores, dtype=np.float64) / (top if top > 0 else 1.0)
 
 
+def _ranker(s: Served, q: Query) -> Recommender:
+    """The model that ranks for ``q``: the served one, or the part of it ``q.algorithm``
+    names."""
+    if q.algorithm == "hybrid":
+        return s.artifact.model
+    part = getattr(s.artifact.model, f"{q.algorithm}_", None)
+    if not isinstance(part, Recommender):
+        raise AlgorithmNotInModel(
+            f"the current model has no {q.algorithm!r} part (its blend weight was 0 at training)",
+            algorithm=q.algorithm,
+            version=s.artifact.version,
+        )
+    return part
+
+
 def _item_candidates(s: Served, q: Query, allowed: npt.NDArray[np.bool_], n: int) -> Ranked:
     col = int(s.columns([q.item_id or ""])[0])
     if col < 0:
         raise UnknownItem(f"item {q.item_id!r} is not in the current model", item_id=q.item_id)
     allowed[col] = False
     pool = np.flatnonzero(allowed)
-    model, together = s.artifact.model, s.artifact.together
-    ids, scores = model.similar_items(col, N=n, items=pool)
+    model, together = _ranker(s, q), s.artifact.together
+    try:
+        ids, scores = model.similar_items(col, N=n, items=pool)
+    except NotImplementedError:
+        raise InvalidRequest(
+            f"algorithm {q.algorithm!r} has no item-to-item similarity: context=item needs another",
+            algorithm=q.algorithm,
+        ) from None
     reasons = (Reason("similar", item=col),) * len(ids)
     similar = Ranked(ids.astype(np.intp), scores.astype(np.float64), reasons)
     if q.relation != "complementary" or together is None:
@@ -286,7 +324,9 @@ def _cart_candidates(
     pool = np.flatnonzero(allowed)
     # basket completion from the cart alone; the visitor's history still drives the rules
     row = _row(s, Visitor(), now_ms, [str(s.artifact.item_ids[c]) for c in cart])
-    ids, scores = s.artifact.model.recommend(0, row, N=n, filter_already_liked_items=False, items=pool)
+    ids, scores = _ranker(s, q).recommend(
+        0, row, N=n, filter_already_liked_items=False, items=pool, recalculate_user=True
+    )
     total = np.zeros(len(s.table))
     total[ids] = 0.5 * (1.0 + _normalized(scores)) / 2.0
     reasons: dict[int, Reason] = {}
@@ -348,7 +388,7 @@ def answer(s: Served, q: Query, visitor: Visitor, *, now_ms: int, prepared: Prep
     else:
         if q.context == "email" and visitor.sent:
             allowed &= ~np.isin(s.artifact.item_ids, list(visitor.sent))
-        scorer = s.scorer
+        scorer = s.scorer if q.algorithm == "hybrid" else None
         if scorer is not None:
             entries = s.matrix.row_entries_at(
                 p.row_cols, p.row_values, p.row_stamps, p.row_quantities, now_ms=now_ms
@@ -356,8 +396,9 @@ def answer(s: Served, q: Query, visitor: Visitor, *, now_ms: int, prepared: Prep
             ranked = Ranked.of(*scorer.recommend(*aggregate(*entries), n, allowed))
         else:
             row = s.matrix.row_at(p.row_cols, p.row_values, p.row_stamps, p.row_quantities, now_ms=now_ms)
-            ranked = Ranked.of(*s.artifact.model.recommend(
-                0, row, N=n, filter_already_liked_items=False, items=np.flatnonzero(allowed)
+            ranked = Ranked.of(*_ranker(s, q).recommend(
+                0, row, N=n, filter_already_liked_items=False, items=np.flatnonzero(allowed),
+                recalculate_user=True,
             ))  # fmt: skip
         context = p.reasons
     out = rerank(
