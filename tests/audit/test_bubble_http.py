@@ -5,6 +5,7 @@ flagged, one who kept seeing several is not; the figures match a hand computatio
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def test_a_narrowing_person_is_flagged(server: LiveServer, client: httpx.Client,
     assert admin.get("/v1/audit/bubble", params={"person": "nobody"}).status_code == 404
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # the CLI: one store is enough
 def test_the_cli_reports_the_bubble(
     server: LiveServer,
     client: httpx.Client,
@@ -84,8 +86,6 @@ def test_the_cli_reports_the_bubble(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if server.settings.store_url.startswith("postgresql"):
-        pytest.skip("the CLI reads the same code path on both stores; one is enough here")
     items = [item(f"{c}1", category_path=[CATEGORIES[c]]) for c in "abcd"]
     assert admin.put("/v1/items", json={"items": items}).status_code == 200
     events = [
@@ -107,3 +107,25 @@ def test_the_cli_reports_the_bubble(
     html = tmp_path / "bubble.html"
     assert CliRunner().invoke(app, ["audit", "bubble", "--person", "u2", "--out", str(html)]).exit_code == 0
     assert "Filter-bubble monitor" in html.read_text(encoding="utf-8")
+
+
+def test_the_recommendations_shown_are_monitored(server: LiveServer, admin: httpx.Client) -> None:
+    from recommendations.recshop import ready
+
+    ready(server, admin)
+    answer = admin.get("/v1/recommendations", params={"user_id": "person-3", "k": 5})
+    assert answer.status_code == 200, answer.text
+    items = [entry["id"] for entry in answer.json()["items"]]
+    pid = admin.get("/v1/profiles/person-3").json()["profile_id"]
+    deadline = time.monotonic() + 10
+    while True:  # the answers are logged off the request path, within a second
+        report = admin.get("/v1/audit/bubble", params={"person": "person-3"}).json()
+        if report["weeks"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert report["person"] == pid
+    [week] = report["weeks"]
+    assert week["lists"] == 1
+    overall = admin.get("/v1/audit/bubble").json()
+    assert overall["lists"] >= 1
+    assert len(items) == 5

@@ -216,6 +216,7 @@ def test_requests_the_audit_refuses(server: LiveServer, admin: httpx.Client, cli
     assert client.get("/v1/audit/fairness", params={"placement": "a"}).status_code in (401, 403)
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # the CLI: one store is enough
 def test_the_cli_writes_a_report_with_a_plot(
     server: LiveServer,
     client: httpx.Client,
@@ -224,8 +225,6 @@ def test_the_cli_writes_a_report_with_a_plot(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if settings.store_url.startswith("postgresql"):
-        pytest.skip("the CLI reads the same code path on both stores; one is enough here")
     from surmesure.cli import app
 
     assert (

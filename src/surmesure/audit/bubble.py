@@ -2,7 +2,8 @@
 by week, per person and overall. Pure (NumPy); the metrics are the offline
 evaluation's (``recommendations.evaluate``), applied to what was actually shown.
 
-What was shown comes from events that carry the list: ``Product List Viewed``
+What was shown comes from the answers of ``/v1/recommendations`` the platform logs
+(``recommendations_shown``), and from events that carry a list: ``Product List Viewed``
 (Segment's e-commerce spec: ``properties.products[].product_id``), ``Placement Viewed``
 or ``Recommendations Viewed`` with ``properties.items`` (ids, or objects with an
 ``id``/``item_id``/``product_id``/``sku``).

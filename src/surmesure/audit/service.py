@@ -19,6 +19,7 @@ from surmesure.decisions.service import Decisions
 from surmesure.errors import InvalidInput
 from surmesure.events import service as events_service
 from surmesure.profiles.service import ProfileNotFound
+from surmesure.recommendations import store as recommendations_store
 from surmesure.recommendations.catalogue import read_catalogue
 
 __all__ = ["AttributeNotDeclared", "Audit", "InvalidAuditRequest"]
@@ -280,4 +281,15 @@ class Audit:
                 if who is None:
                     continue
                 out.extend(shown_lists(who, int(row.timestamp_ms), row.body))
+        # and the answers of /v1/recommendations the platform logged itself
+        live: dict[str, str] = {}
+        for profile_id, asked_by, at_ms, items in recommendations_store.shown_since(conn, since):
+            if not items:
+                continue
+            person = asked_by
+            if profile_id is not None:
+                if profile_id not in live:  # a profile merged since: its live one
+                    live[profile_id] = self.decisions.profiles.resolve_id(conn, profile_id) or profile_id
+                person = live[profile_id]
+            out.append(Shown(person, at_ms, tuple(dict.fromkeys(items))))
         return out

@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from surmesure.db import JsonText, metadata
 
-__all__ = ["log_shown", "shown", "shown_of"]
+__all__ = ["log_shown", "shown", "shown_of", "shown_since"]
 
 shown = sa.Table(
     "recommendations_shown",
@@ -64,3 +64,28 @@ def shown_of(
             found.update((r["shown_id"], dict(r)) for r in conn.execute(query).mappings())
     rows = sorted(found.values(), key=lambda r: (r["at_ms"], r["shown_id"]), reverse=True)
     return rows if limit is None else rows[:limit]
+
+
+def shown_since(
+    conn: sa.Connection, since_ms: int, *, page: int = 5000
+) -> Iterator[tuple[str | None, str, int, list[str]]]:
+    """Every answer logged at or after ``since_ms``, oldest first, as ``(profile id or
+    None, person key, at_ms, item ids)`` (pages of ``page`` rows, by time then id)."""
+    last_at, last_id = since_ms, ""
+    while True:
+        query = (
+            sa.select(shown.c.shown_id, shown.c.at_ms, shown.c.person, shown.c.profile_id, shown.c["items"])
+            .where(
+                sa.or_(
+                    shown.c.at_ms > last_at, sa.and_(shown.c.at_ms == last_at, shown.c.shown_id > last_id)
+                )
+            )
+            .order_by(shown.c.at_ms, shown.c.shown_id)
+            .limit(page)
+        )
+        rows = list(conn.execute(query))
+        for shown_id, at_ms, person, profile_id, items in rows:
+            yield profile_id, str(person), int(at_ms), [str(entry[0]) for entry in items or ()]
+            last_at, last_id = int(at_ms), str(shown_id)
+        if len(rows) < page:
+            return
