@@ -106,8 +106,12 @@ class ItemTable:
             category=[(path(r) or [""])[-1] for r in rows],
             brand=[r.get("brand") for r in rows],
             tags=[list(r.get("tags") or ()) for r in rows],
-            keywords=[" ".join(r.get("keywords") or ()) if isinstance(r.get("keywords"), list)
-                      else r.get("keywords") for r in rows],
+            keywords=[
+                " ".join(r.get("keywords") or ())
+                if isinstance(r.get("keywords"), list)
+                else r.get("keywords")
+                for r in rows
+            ],
             categories=[path(r) for r in rows],
             labels=[list(r.get("labels") or ()) for r in rows],
             price=[r.get("price") for r in rows],

@@ -154,7 +154,8 @@ def filter_labels(
     req, banned = frozenset(all_of), frozenset(none_of)
     anyset = None if any_of is None else frozenset(any_of)
     keep = [
-        req <= table.labels[i] and (anyset is None or bool(table.labels[i] & anyset))
+        req <= table.labels[i]
+        and (anyset is None or bool(table.labels[i] & anyset))
         and not (table.labels[i] & banned)
         for i in ranked.items
     ]
@@ -380,11 +381,13 @@ def rerank(
     r = candidates.sorted()
     keep = np.ones(len(r), dtype=bool)  # the filters on arrays, applied in one take
     if rules.exclude_bought:
-        keep &= _unseen(r.items, history.bought, history.bought_ms, now_ms,
-                        rules.exclude_bought_days, replenishable)
+        keep &= _unseen(
+            r.items, history.bought, history.bought_ms, now_ms, rules.exclude_bought_days, replenishable
+        )
     if rules.exclude_seen_days is None or rules.exclude_seen_days > 0:
-        keep &= _unseen(r.items, history.viewed, history.viewed_ms, now_ms,
-                        rules.exclude_seen_days, replenishable)
+        keep &= _unseen(
+            r.items, history.viewed, history.viewed_ms, now_ms, rules.exclude_seen_days, replenishable
+        )
     if rules.in_stock_only:
         keep &= table.in_stock[r.items]
     if not keep.all():
@@ -403,8 +406,12 @@ def rerank(
     pool = r
     slots = max(k - len(rules.pins), 0)
     r = select_diverse(
-        r, slots, similarity=similarity, lambda_=1.0 - min(max(rules.diversity, 0.0), 1.0),
-        categories=table.codes("category"), max_per_category=rules.max_per_category,
+        r,
+        slots,
+        similarity=similarity,
+        lambda_=1.0 - min(max(rules.diversity, 0.0), 1.0),
+        categories=table.codes("category"),
+        max_per_category=rules.max_per_category,
     )
     if rules.exploration > 0 and novelty is not None:
         r = _explore_within_rules(r, pool, rules, table, novelty)
@@ -428,6 +435,7 @@ def _explore_within_rules(
         pool = pool.take(~np.isin(cats[pool.items], full))
     out = explore(selected, pool, share=share, novelty=novelty, seed=rules.seed)
     if rules.max_per_category is not None:  # two explored items may share a category
-        out = select_diverse(out, len(out), categories=table.codes("category"),
-                             max_per_category=rules.max_per_category)
+        out = select_diverse(
+            out, len(out), categories=table.codes("category"), max_per_category=rules.max_per_category
+        )
     return out

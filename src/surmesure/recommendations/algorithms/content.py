@@ -22,8 +22,13 @@ def item_texts(table: ItemTable) -> list[str]:
     """The text of each item: title, categories, brand, tags, keywords."""
     return [
         " ".join(
-            [table.title[i], " ".join(sorted(table.categories[i])), table.brand[i],
-             " ".join(table.tags[i]), table.keywords[i]]
+            [
+                table.title[i],
+                " ".join(sorted(table.categories[i])),
+                table.brand[i],
+                " ".join(table.tags[i]),
+                table.keywords[i],
+            ]
         )
         for i in range(len(table))
     ]
@@ -76,8 +81,11 @@ class ContentBased(Recommender):
         if item_table is None or len(item_table) != matrix.shape[1]:
             raise ValueError("ContentBased.fit needs an item_table with one entry per item column")
         vectorizer = TfidfVectorizer(
-            max_features=self.max_features, min_df=self.min_df, sublinear_tf=True,
-            token_pattern=_WORDS, dtype=np.float32,
+            max_features=self.max_features,
+            min_df=self.min_df,
+            sublinear_tf=True,
+            token_pattern=_WORDS,
+            dtype=np.float32,
         )
         texts = item_texts(item_table)
         try:
@@ -103,7 +111,8 @@ class ContentBased(Recommender):
         if len(self.vocabulary_):
             counter = CountVectorizer(
                 vocabulary={str(t): i for i, t in enumerate(self.vocabulary_)},
-                token_pattern=_WORDS, dtype=np.float32,
+                token_pattern=_WORDS,
+                dtype=np.float32,
             )
             tf = csr_matrix(counter.transform(item_texts(table)), dtype=np.float32)
             tf.data = (1.0 + np.log(tf.data)).astype(np.float32)
