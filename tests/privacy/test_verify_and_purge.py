@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from surmesure.app import build_services
@@ -63,6 +64,22 @@ def test_verify_erasure_finds_nothing_of_the_canary_within_60_s(tmp_path: Path, 
     # the others are still there
     shown = run(tmp_path, "profile", "show", "kim", "--json", env=_env(settings))
     assert shown.returncode == 0, shown.stderr
+
+
+def test_verify_erasure_covers_the_recommendations_shown(tmp_path: Path, settings: Settings) -> None:
+    from recommendations.recshop import ready
+
+    from conftest import SECRET_KEY
+
+    auth = {"Authorization": f"Bearer {SECRET_KEY}"}
+    with LiveServer(settings) as server, httpx.Client(base_url=server.url, headers=auth, timeout=30) as admin:
+        ready(server, admin)  # a trained model: the canary is answered, and the answer logged
+    done = run(tmp_path, "privacy", "verify-erasure", env=_env(settings))
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["recommended"] is True
+    assert report["erasure"]["rows"]["recommendations_shown"] == 1
+    assert report["occurrences"]["total"] == 0
 
 
 def test_the_scan_finds_what_is_there(tmp_path: Path, sqlite_url: str) -> None:

@@ -155,6 +155,7 @@ def verify_erasure(services: Services, *, timeout_s: float = 60.0) -> dict[str, 
         _wait(lambda: _profiled(caps["profiles"], user, token), deadline, "the canary was not profiled")
         report["profiled_after_s"] = round(time.monotonic() - started, 3)
         report["decided"] = _decide(caps.get("decisions"), user)
+        report["recommended"] = _recommend(caps.get("recommendations"), user)
         erasure, _person = caps["privacy"].erase_person(user, "user_id", retrain="now")
         report["erasure"] = erasure
         replay = caps["ingestor"].ingest_sync(canary_events(token, services.clock.now()), source=_SOURCE)
@@ -186,6 +187,22 @@ def _profiled(profiles: Any, user: str, token: str) -> bool:
     # the identifiers as the profile holds them: their pseudonyms in pseudonymized mode
     wanted = (f"canary-anon-{token}", f"canary-previous-{token}")
     return all(keys.intersection(profiles.candidate_keys(v, "anonymous_id")) for v in wanted)
+
+
+def _recommend(recommendations: Any, user: str) -> bool:
+    """One answer of recommendations for the canary (the log of answers shown), when a
+    model is served."""
+    if recommendations is None:
+        return False
+    from surmesure.recommendations.service import Who
+    from surmesure.recommendations.serving import Query
+
+    try:
+        recommendations.reload()
+        recommendations.recommend(Query(k=5), Who(user, "user_id"))
+    except Exception:  # no model yet: nothing to log, not what is checked here
+        return False
+    return True
 
 
 def _decide(decisions: Any, user: str) -> int:
