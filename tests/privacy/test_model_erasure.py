@@ -68,3 +68,28 @@ def test_a_model_trained_before_the_person_arrived_is_kept(
     root = artifacts.models_dir(server.settings.data_dir)
     assert artifacts.current_version(root) == first
     assert not (root / "retrain-needed").exists()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_training_that_began_before_an_erasure_is_not_served(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    from datetime import timedelta
+
+    from surmesure.clock import FixedClock, utc_ms
+    from surmesure.errors import Conflict
+    from surmesure.recommendations.training import train
+
+    first = ready(server, admin)
+    root = artifacts.models_dir(server.settings.data_dir)
+    began = server.services.clock.now()
+    # a person erased while a training (which began reading the store at `began`) still runs
+    artifacts.note_erasure(root, utc_ms(began) + 1)
+    with pytest.raises(Conflict) as raised:
+        train(server.services.engine, server.settings, clock=FixedClock(began))
+    assert raised.value.code == "recommendations.training_discarded"
+    assert artifacts.versions(root) == [first]  # its version deleted, the served one unchanged
+    assert artifacts.current_version(root) == first
+    # a training that began after the erasure is served
+    later = train(server.services.engine, server.settings, clock=FixedClock(began + timedelta(seconds=1)))
+    assert artifacts.current_version(root) == later["version"]

@@ -27,6 +27,7 @@ from surmesure.privacy.retention import purge
 from surmesure.privacy.tombstones import Tombstones
 from surmesure.profiles import rights as profiles_rights
 from surmesure.profiles.service import ProfileService
+from surmesure.recommendations import artifacts
 from surmesure.recommendations.service import Recommendations
 
 __all__ = ["EXPORT_FORMAT", "PersonNotFound", "Privacy"]
@@ -131,6 +132,8 @@ class Privacy:
             report = {"rows": rows, "identifiers": len(hashes)}
             privacy_store.log_erasure(conn, erasure_id, now_ms, report)
         self.tombstones.add(hashes)
+        # a training that began reading the store before now may hold the person: not served
+        artifacts.note_erasure(artifacts.models_dir(self.settings.data_dir), now_ms)
         forgotten = self.recommendations.forget(person.cache_keys()) if self.recommendations else 0
         model = "unchanged"
         if models.needs_retraining(self.settings, first_ms):

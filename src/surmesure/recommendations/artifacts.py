@@ -36,9 +36,11 @@ __all__ = [
     "MANIFEST_FORMAT",
     "Artifact",
     "current_version",
+    "erased_at",
     "load_artifact",
     "models_dir",
     "new_version",
+    "note_erasure",
     "point_current",
     "prune",
     "versions",
@@ -48,6 +50,7 @@ __all__ = [
 
 MANIFEST_FORMAT = "surmesure.recommendations/1"
 _TMP = ".tmp-"
+_ERASED = "erased-at"  # the time of the latest erasure (privacy), a file beside the versions
 
 
 def models_dir(data_dir: Path) -> Path:
@@ -84,6 +87,24 @@ def write_version(root: Path, version: str, write: Callable[[Path, str], None]) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def note_erasure(root: Path, at_ms: int) -> None:
+    """Remember that a person was erased at ``at_ms`` (a time, no identifier): a training
+    that started reading the store before it may hold the person and must not be served."""
+    root.mkdir(parents=True, exist_ok=True)
+    latest = max(erased_at(root), int(at_ms))
+    tmp = root / f"{_TMP}{_ERASED}-{os.getpid()}"
+    tmp.write_text(f"{latest}\n", encoding="utf-8")
+    os.replace(tmp, root / _ERASED)
+
+
+def erased_at(root: Path) -> int:
+    """The time of the latest erasure noted (0: none)."""
+    try:
+        return int((root / _ERASED).read_text(encoding="utf-8").strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def point_current(root: Path, version: str) -> None:

@@ -58,6 +58,13 @@ class AlgorithmNotInModel(Conflict):
     code = "recommendations.algorithm_not_in_model"
 
 
+class TrainingDiscarded(Conflict):
+    """A person was erased while the training was reading the store: the version may hold
+    them, so it is deleted instead of served (the erasure's own retraining follows)."""
+
+    code = "recommendations.training_discarded"
+
+
 class NothingToTrain(Conflict):
     """Training found no item: the catalogue is empty and no event names a product."""
 

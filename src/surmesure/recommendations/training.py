@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from . import artifacts
 from .algorithms import Hybrid, ItemCooccurrence
 from .algorithms.private import with_private_ease
 from .catalogue import item_table, read_catalogue
-from .errors import NothingToTrain
+from .errors import NothingToTrain, TrainingDiscarded
 from .interactions import DEFAULT_WEIGHTS, InteractionMatrix, sessionize
 from .signals import SIGNAL_EVENTS, signals_of
 
@@ -174,6 +175,13 @@ def train(
         artifacts.write_manifest(folder, manifest)
 
     folder = artifacts.write_version(root, artifacts.new_version(now), write)
+    if artifacts.erased_at(root) >= utc_ms(now):  # someone was erased after we began reading
+        shutil.rmtree(folder, ignore_errors=True)
+        raise TrainingDiscarded(
+            "a person was erased while this training read the store: its version was deleted "
+            "(the erasure's retraining makes the next one)",
+            version=folder.name,
+        )
     artifacts.point_current(root, folder.name)
     artifacts.prune(root, options.keep_versions)
     return manifest
@@ -193,5 +201,7 @@ def train_in_process(settings: Settings) -> None:
         log.warning(
             "recommendations: trained version %s in %.1f s", manifest["version"], manifest["training_seconds"]
         )
+    except TrainingDiscarded as discarded:  # the erasure's retraining follows: not a failure
+        log.warning("recommendations: %s", discarded.message)
     finally:
         engine.dispose()
