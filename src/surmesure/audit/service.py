@@ -19,8 +19,8 @@ from surmesure.decisions.service import Decisions
 from surmesure.errors import InvalidInput
 from surmesure.events import service as events_service
 from surmesure.profiles.service import ProfileNotFound
-from surmesure.recommendations import store as recommendations_store
 from surmesure.recommendations.catalogue import read_catalogue
+from surmesure.recommendations.shown import shown_since
 
 __all__ = ["AttributeNotDeclared", "Audit", "InvalidAuditRequest"]
 
@@ -283,7 +283,7 @@ class Audit:
                 out.extend(shown_lists(who, int(row.timestamp_ms), row.body))
         # and the answers of /v1/recommendations the platform logged itself
         live: dict[str, str] = {}
-        for profile_id, asked_by, at_ms, items in recommendations_store.shown_since(conn, since):
+        for profile_id, asked_by, at_ms, items in shown_since(conn, since):
             if not items:
                 continue
             person = asked_by

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from surmesure.ids import new_id
 
 from . import store
 
-__all__ = ["ShownLog", "compact_items"]
+__all__ = ["ShownLog", "compact_items", "shown_since"]
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +103,9 @@ class ShownLog:
             self._thread.join(timeout)
             self._thread = None
         self.flush()
+
+
+def shown_since(conn: sa.Connection, since_ms: int) -> Iterator[tuple[str | None, str, int, list[str]]]:
+    """Every answer logged at or after ``since_ms``, oldest first: ``(profile id or None,
+    person key, at_ms, item ids)`` — what the audits read of the log."""
+    return store.shown_since(conn, since_ms)
