@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 
+from .algorithms._sparse import gather_rows
 from .algorithms.base import Recommender
 from .algorithms.content import ContentBased
 from .algorithms.cooccurrence import ItemCooccurrence
@@ -47,22 +48,6 @@ def aggregate(
     data = np.zeros(len(unique), dtype=np.float32)
     np.add.at(data, inverse.reshape(-1), values.astype(np.float32))
     return unique.astype(np.intp), data
-
-
-def _gather(
-    cols: npt.NDArray[np.intp], data: npt.NDArray[np.float64], matrix: csr_matrix
-) -> npt.NDArray[np.float64]:
-    """``row @ matrix`` for a row given as columns and weights (``_sparse.row_times``)."""
-    starts = matrix.indptr[cols]
-    lengths = (matrix.indptr[cols + 1] - starts).astype(np.intp)
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(matrix.shape[1], dtype=np.float64)
-    positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-    weights = np.repeat(data, lengths)
-    values = weights * matrix.data[positions]
-    summed = np.bincount(matrix.indices[positions], weights=values, minlength=matrix.shape[1])
-    return np.asarray(summed, dtype=np.float64)
 
 
 def _normalized(scores: npt.NDArray[np.floating[Any]]) -> Floats:
@@ -134,11 +119,11 @@ class OneRow:
         positive = np.maximum(data, 0).astype(np.float64)
         for weight, similarity in self.neighbours:
             if weight > 0:
-                total += np.float32(weight) * _normalized(_gather(cols, positive, similarity))
+                total += np.float32(weight) * _normalized(gather_rows(cols, positive, similarity))
         content = None
         if self.content is not None:
             norm = max(float(positive.sum()), 1e-12)
-            profile = _gather(cols, positive / norm, self.content.item_vectors_)
+            profile = gather_rows(cols, positive / norm, self.content.item_vectors_)
             content = _normalized(self.content.item_vectors_ @ profile)
             if w["content"] > 0:
                 total += np.float32(w["content"]) * content

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 
-__all__ = ["binary", "row_times", "top_k_per_row"]
+__all__ = ["binary", "gather_rows", "row_times", "session_row", "top_k_per_row"]
 
 
 def binary(matrix: csr_matrix) -> csr_matrix:
@@ -48,21 +48,25 @@ def session_row(items: npt.ArrayLike, n_items: int, half_life_steps: float) -> c
 
 
 def row_times(row: csr_matrix, matrix: csr_matrix) -> npt.NDArray[np.float64]:
-    """``row @ matrix`` for a 1xn sparse row, as a dense vector: the few rows of
-    ``matrix`` the row names, weighted and added (one ``bincount``), without building a
-    sparse product (the serving path: a visitor's row against an item-item matrix)."""
+    """``row @ matrix`` for a 1xn sparse row, as a dense vector (see :func:`gather_rows`)."""
     if row.shape[0] != 1:
         raise ValueError("row_times takes one row")
-    picked = np.asarray(row.indices, dtype=np.intp)
-    starts = matrix.indptr[picked]
-    lengths = (matrix.indptr[picked + 1] - starts).astype(np.intp)
+    return gather_rows(np.asarray(row.indices, dtype=np.intp), np.asarray(row.data, dtype=np.float64), matrix)
+
+
+def gather_rows(
+    cols: npt.NDArray[np.intp], weights: npt.NDArray[np.float64], matrix: csr_matrix
+) -> npt.NDArray[np.float64]:
+    """``Σ weights[i] · matrix[cols[i]]`` as a dense vector: the few rows of ``matrix`` a
+    visitor's items name, weighted and added (one ``bincount``), without building a
+    sparse product (the serving path: a visitor's row against an item-item matrix)."""
+    starts = matrix.indptr[cols]
+    lengths = (matrix.indptr[cols + 1] - starts).astype(np.intp)
     total = int(lengths.sum())
     if total == 0:
         return np.zeros(matrix.shape[1], dtype=np.float64)
     # the position in matrix.data of every stored value of those rows, row after row
     positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-    weights = np.repeat(np.asarray(row.data, dtype=np.float64), lengths)
-    summed = np.bincount(
-        matrix.indices[positions], weights=weights * matrix.data[positions], minlength=matrix.shape[1]
-    )
+    values = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * matrix.data[positions]
+    summed = np.bincount(matrix.indices[positions], weights=values, minlength=matrix.shape[1])
     return np.asarray(summed, dtype=np.float64)
